@@ -1,0 +1,1 @@
+"""unet-fsic pipeline: config, convert, csim, cosim, wrap, sweep, report, and the hls4ml extension plugin."""
