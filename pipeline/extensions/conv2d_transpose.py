@@ -1,0 +1,483 @@
+"""Conv2DTranspose / QConv2DTranspose for hls4ml 1.3 (Vivado and Vitis backends, io_parallel and io_stream).
+
+Pieces (all registered by :func:`register`, called from ``pipeline.extensions.register_extensions()``):
+
+* Keras v2 parser for ``Conv2DTranspose`` and ``QConv2DTranspose`` -> IR layer ``FsicConv2DTranspose``
+  (a name hls4ml itself does not use). Unsupported attributes raise :class:`UnsupportedLayerError` at conversion.
+* IR layer :class:`FsicConv2DTranspose`. Its weights are stored *per stride phase* (see below), shape
+  ``(s_h*s_w, M_h*M_w*Cin, Cout)`` for Latency and ``(s_h*s_w, Cout, M_h*M_w*Cin)`` for Resource.
+* Optimizer passes: precision inference (global, runs in the ``convert`` flow just before hls4ml's
+  ``infer_precision_types``), layer init (strategy / ReuseFactor validation and Resource weight layout, in
+  ``vivado:init_layers``, which the Vitis flow reuses).
+* Config / function-call templates for both backends; kernels ``nnet_utils/nnet_conv2d_transpose.h`` (io_parallel) and
+  ``nnet_utils/nnet_conv2d_transpose_stream.h`` (io_stream).
+
+Stride-phase decomposition. Keras kernel ``K`` has shape ``(k_h, k_w, Cout, Cin)``; the un-cropped ("full") output is
+``y[t, u] = sum_{iy*s_h+ky = t, ix*s_w+kx = u} x[iy, ix] K[ky, kx]``. Output pixel ``(oy, ox)`` is full pixel
+``(t, u) = (oy + pad_top, ox + pad_left)``. With phase ``p = t mod s``, base ``q = t div s`` and ``M = ceil(k / s)``, the
+contributing input rows are ``q - m`` with kernel rows ``ky = p + m*s`` (``m < M``, taps ``ky >= k`` are zero). So every
+output pixel is one dense product of the ``M_h x M_w x Cin`` input window ending at ``(q, q_x)`` with the weight matrix of
+phase ``(p_y, p_x)`` -- no inserted zeros are multiplied. For k=2, s=2 (the U-Net), M=1: Cin*Cout multiplies per output
+pixel, i.e. exactly Cin*Cout*k^2 per input pixel.
+
+Precision (when ``accum``/``result``/``weight``/``bias`` are ``auto``/unspecified): weight and bias types come from the
+QKeras quantizers (else the model default); accumulator = exact sum of ``M_h*M_w*Cin`` products plus bias
+(product width + ceil(log2(n_terms)) + 1 bit for the bias when the layer has one, fractional bits of the bias kept);
+result = accumulator. Set explicit types through the usual hls4ml config dict:
+``hls_config['LayerName'][name]['Precision'] = {'weight': ..., 'bias': ..., 'accum': ..., 'result': ...}``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UnsupportedLayerError
+
+LAYER_NAME = "FsicConv2DTranspose"
+KERAS_CLASSES = ("Conv2DTranspose", "QConv2DTranspose")
+NNET_DIR = Path(__file__).resolve().parent / "nnet_utils"
+HEADERS = ("nnet_conv2d_transpose.h", "nnet_conv2d_transpose_stream.h")
+
+_PRECISION_PASS = "fsic_conv2d_transpose_infer_precision"
+_INIT_PASS = "fsic_conv2d_transpose_init"
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# geometry helpers (pure Python; shared by the parser, the IR layer and the bench)
+# --------------------------------------------------------------------------------------------------------------------
+def output_size(in_size: int, k: int, s: int, padding: str) -> int:
+    """Keras ``deconv_output_length`` with output_padding=None, dilation=1."""
+    if padding == "valid":
+        return in_size * s + max(k - s, 0)
+    if padding == "same":
+        return in_size * s
+    raise ValueError(padding)
+
+
+def pad_before(k: int, s: int, padding: str) -> int:
+    """Rows/cols cropped at the top/left of the full transposed-conv output (TF convention: the smaller half first)."""
+    if padding == "valid":
+        return 0
+    return max(k - s, 0) // 2
+
+
+def n_taps(k: int, s: int) -> int:
+    return -(-k // s)
+
+
+def phase_weights(kernel: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
+    """Rearrange a Keras ConvT kernel ``(k_h, k_w, Cout, Cin)`` into ``(s_h*s_w, M_h*M_w*Cin, Cout)``.
+
+    Phase ``p = p_y*s_w + p_x``; window row index ``(m*M_w + n)*Cin + c`` is input pixel ``(q - m, q_x - n)``, channel c.
+    """
+    kh, kw, cout, cin = kernel.shape
+    sh, sw = stride
+    mh, mw = n_taps(kh, sh), n_taps(kw, sw)
+    out = np.zeros((sh * sw, mh * mw * cin, cout), dtype=kernel.dtype)
+    for py in range(sh):
+        for px in range(sw):
+            for m in range(mh):
+                ky = py + m * sh
+                if ky >= kh:
+                    continue
+                for n in range(mw):
+                    kx = px + n * sw
+                    if kx >= kw:
+                        continue
+                    row = (m * mw + n) * cin
+                    out[py * sw + px, row : row + cin, :] = kernel[ky, kx].T  # (Cin, Cout)
+    return out
+
+
+def multiplies_per_output_pixel(layer) -> dict:
+    """Multiply counts of the generated kernel for one ConvT layer.
+
+    ``layer`` is a Keras (Q)Conv2DTranspose layer, an hls4ml ``FsicConv2DTranspose`` node, or a dict with keys
+    ``kernel_size, strides, n_chan, n_filt``. Returns ``generated`` (multiplications instantiated per output pixel:
+    ``M_h*M_w*Cin*Cout``), ``useful`` (non-structurally-zero ones, averaged over the phases),
+    ``per_input_pixel`` (generated * s_h*s_w) and ``zero_insertion`` (what a zero-inserting implementation --
+    UpSampling/zero-stuffing + k x k conv -- multiplies per output pixel: ``k_h*k_w*Cin*Cout``).
+    """
+    if isinstance(layer, dict):
+        (kh, kw), (sh, sw), cin, cout = layer["kernel_size"], layer["strides"], layer["n_chan"], layer["n_filt"]
+    elif hasattr(layer, "get_attr"):
+        kh, kw = layer.get_attr("filt_height"), layer.get_attr("filt_width")
+        sh, sw = layer.get_attr("stride_height"), layer.get_attr("stride_width")
+        cin, cout = layer.get_attr("n_chan"), layer.get_attr("n_filt")
+    else:
+        kh, kw = layer.kernel_size
+        sh, sw = layer.strides
+        cin, cout = int(layer.input_shape[-1]), layer.filters
+    mh, mw = n_taps(kh, sh), n_taps(kw, sw)
+    generated = mh * mw * cin * cout
+    return {
+        "generated": generated,
+        "useful": kh * kw * cin * cout / (sh * sw),
+        "per_input_pixel": generated * sh * sw,
+        "zero_insertion": kh * kw * cin * cout,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# parser
+# --------------------------------------------------------------------------------------------------------------------
+def _pair(v):
+    if isinstance(v, (list, tuple)):
+        return tuple(int(x) for x in v)
+    return (int(v), int(v))
+
+
+def _check_quantizer(name, cls, qcfg, which):
+    if qcfg is None:
+        return
+    qname = qcfg.get("class_name")
+    if qname != "quantized_bits":
+        raise UnsupportedLayerError(name, cls, f"{which}_quantizer", qname, "quantized_bits")
+    alpha = qcfg.get("config", {}).get("alpha", None)
+    if alpha not in (None, 1, 1.0):
+        raise UnsupportedLayerError(name, cls, f"{which}_quantizer.alpha", alpha, "1 or None")
+
+
+def parse_conv2d_transpose(keras_layer, input_names, input_shapes, data_reader):
+    from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+
+    cls = keras_layer["class_name"]
+    cfg = keras_layer["config"]
+    name = cfg["name"]
+
+    fmt = cfg.get("data_format", "channels_last")
+    if fmt != "channels_last":
+        raise UnsupportedLayerError(name, cls, "data_format", fmt, "'channels_last'")
+    dil = _pair(cfg.get("dilation_rate", 1))
+    if dil != (1, 1):
+        raise UnsupportedLayerError(name, cls, "dilation_rate", dil, "1")
+    if cfg.get("output_padding") is not None:
+        raise UnsupportedLayerError(name, cls, "output_padding", _pair(cfg["output_padding"]), "None")
+    padding = cfg.get("padding", "valid")
+    if padding not in ("valid", "same"):
+        raise UnsupportedLayerError(name, cls, "padding", padding, "'valid' or 'same'")
+    if cls == "QConv2DTranspose":
+        _check_quantizer(name, cls, cfg.get("kernel_quantizer"), "kernel")
+        _check_quantizer(name, cls, cfg.get("bias_quantizer"), "bias")
+
+    layer = parse_default_keras_layer(keras_layer, input_names)
+    layer["class_name"] = LAYER_NAME
+    layer["keras_class_name"] = cls
+    _, in_h, in_w, n_chan = input_shapes[0]
+    kh, kw = _pair(cfg["kernel_size"])
+    sh, sw = _pair(cfg["strides"])
+    layer.update(
+        in_height=in_h,
+        in_width=in_w,
+        n_chan=n_chan,
+        n_filt=cfg["filters"],
+        filt_height=kh,
+        filt_width=kw,
+        stride_height=sh,
+        stride_width=sw,
+        out_height=output_size(in_h, kh, sh, padding),
+        out_width=output_size(in_w, kw, sw, padding),
+        pad_top=pad_before(kh, sh, padding),
+        pad_left=pad_before(kw, sw, padding),
+        n_taps_h=n_taps(kh, sh),
+        n_taps_w=n_taps(kw, sw),
+        padding=padding,
+    )
+    layer["weight_data"] = get_weights_data(data_reader, name, "kernel")
+    layer["bias_data"] = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
+    if cls == "QConv2DTranspose":
+        from hls4ml.converters.keras.qkeras import get_quantizer_from_config
+
+        layer["weight_quantizer"] = get_quantizer_from_config(keras_layer, "kernel")
+        layer["bias_quantizer"] = get_quantizer_from_config(keras_layer, "bias")
+    return layer, [input_shapes[0][0], layer["out_height"], layer["out_width"], layer["n_filt"]]
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# IR layer, passes, templates (built lazily so importing this module does not import hls4ml)
+# --------------------------------------------------------------------------------------------------------------------
+_classes: dict = {}
+
+
+def _build_classes():
+    if _classes:
+        return _classes
+    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+    from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
+    from hls4ml.model.layers import Layer
+    from hls4ml.model.optimizer import OptimizerPass
+    from hls4ml.model.types import (
+        FixedPrecisionType,
+        IntegerPrecisionType,
+        UnspecifiedPrecisionType,
+    )
+
+    class FsicConv2DTranspose(Layer):
+        """Transposed 2D convolution, channels_last, weights stored per stride phase (see module docstring)."""
+
+        _expected_attributes = [
+            Attribute("in_height"),
+            Attribute("in_width"),
+            Attribute("n_chan"),
+            Attribute("out_height"),
+            Attribute("out_width"),
+            Attribute("n_filt"),
+            Attribute("filt_height"),
+            Attribute("filt_width"),
+            Attribute("stride_height"),
+            Attribute("stride_width"),
+            Attribute("pad_top"),
+            Attribute("pad_left"),
+            Attribute("n_taps_h"),
+            Attribute("n_taps_w"),
+            WeightAttribute("weight"),
+            WeightAttribute("bias"),
+            TypeAttribute("weight"),
+            TypeAttribute("bias"),
+            TypeAttribute("accum"),
+        ]
+
+        def initialize(self):
+            self.add_output_variable([self.get_attr("out_height"), self.get_attr("out_width"), self.get_attr("n_filt")])
+            kernel = np.asarray(self.get_attr("weight_data"), dtype=np.float32)
+            quantizer = self.get_attr("weight_quantizer")
+            precision = type_name = None
+            if quantizer is not None:
+                kernel = quantizer(kernel)  # same tensor shape QKeras quantizes, (k_h, k_w, Cout, Cin)
+                precision, type_name = quantizer.hls_type, "weight{index}_t"
+            data = phase_weights(kernel, (self.get_attr("stride_height"), self.get_attr("stride_width")))
+            self.add_weights_variable(
+                name="weight", var_name="w{index}", type_name=type_name, precision=precision, data=data
+            )
+            self.add_bias(quantizer=self.get_attr("bias_quantizer"))
+
+        @property
+        def mult_size(self):
+            return (self.get_attr("n_taps_h") * self.get_attr("n_taps_w") * self.get_attr("n_chan"), self.get_attr("n_filt"))
+
+    def _fixed(p):
+        if isinstance(p, FixedPrecisionType):
+            return p.width, p.integer, p.signed
+        if isinstance(p, IntegerPrecisionType):
+            return p.width, p.width, p.signed
+        return None
+
+    class InferPrecision(OptimizerPass):
+        """Exact accumulator/result types for FsicConv2DTranspose (runs before hls4ml's infer_precision_types)."""
+
+        def match(self, node):
+            if not isinstance(node, FsicConv2DTranspose):
+                return False
+            inp = node.get_input_variable()
+            if inp is None or isinstance(inp.type.precision, UnspecifiedPrecisionType):
+                return False
+            return any(isinstance(t.precision, UnspecifiedPrecisionType) for t in node.types.values())
+
+        def transform(self, model, node):
+            default = model.config.backend.convert_precision_string(model.config.model_precision["default"])
+            changed_result = False
+            for var, qattr in (("weight", "weight_quantizer"), ("bias", "bias_quantizer")):
+                t = node.types[f"{var}_t"]
+                if isinstance(t.precision, UnspecifiedPrecisionType):
+                    q = node.get_attr(qattr)
+                    t.name = f"{node.name}_{var}_t"
+                    t.precision = q.hls_type if q is not None else default
+                    node.weights[var].update_precision(t.precision)
+            xi = _fixed(node.get_input_variable().type.precision)
+            wi = _fixed(node.types["weight_t"].precision)
+            bi = _fixed(node.types["bias_t"].precision)
+            if xi and wi and bi:
+                n_terms = node.get_attr("n_taps_h") * node.get_attr("n_taps_w") * node.get_attr("n_chan")
+                grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
+                width = xi[0] + wi[0] + grow
+                integer = xi[1] + wi[1] + grow
+                signed = xi[2] or wi[2]
+                frac = width - integer
+                if node.get_attr("bias_data") is not None:
+                    bw, bint, bsigned = bi
+                    integer = max(integer + (bsigned and not signed), bint + (signed and not bsigned)) + 1
+                    frac = max(frac, bw - bint)
+                    signed = signed or bsigned
+                    width = integer + frac
+                accum = FixedPrecisionType(width, integer, signed)
+            else:
+                accum = default
+            for var, prec in (("accum", accum), ("result", accum)):
+                t = node.types[f"{var}_t"]
+                if isinstance(t.precision, UnspecifiedPrecisionType):
+                    t.name = f"{node.name}_{var}_t"
+                    t.precision = prec
+                    changed_result |= var == "result"
+            return changed_result
+
+    class InitLayer(OptimizerPass):
+        """Strategy + ReuseFactor (validated/snapped like hls4ml's Conv2D) and the Resource weight layout."""
+
+        def match(self, node):
+            return isinstance(node, FsicConv2DTranspose) and not node.get_attr("_fsic_init_done", False)
+
+        def transform(self, model, node):
+            from hls4ml.backends import get_backend
+
+            backend = get_backend("Vivado")  # Vitis subclasses Vivado; the RF helpers are identical
+            node.set_attr("reuse_factor", model.config.get_reuse_factor(node))
+            strategy = model.config.get_strategy(node).lower()
+            n_in, n_out = node.mult_size
+            if strategy == "resource":
+                node.set_attr("strategy", "resource")
+                backend.set_closest_reuse_factor(node, n_in, n_out)
+                w = node.weights["weight"]
+                w.data = np.ascontiguousarray(np.transpose(w.data, (0, 2, 1)))  # (P, n_in, n_out) -> (P, n_out, n_in)
+                w.shape = list(w.data.shape)
+                node.set_attr("_weights_transposed", True)
+            elif strategy == "latency":
+                node.set_attr("strategy", "latency")
+            else:
+                raise UnsupportedLayerError(node.name, node.get_attr("keras_class_name", LAYER_NAME), "Strategy",
+                                            strategy, "'Latency' or 'Resource'")
+            node.set_attr("_fsic_init_done", True)
+            return False
+
+    mult_template = """struct config{index}_mult : nnet::dense_config {{
+    static const unsigned n_in = {n_in};
+    static const unsigned n_out = {n_out};
+    static const unsigned io_type = nnet::io_parallel;
+    static const unsigned reuse_factor = {reuse};
+    static const unsigned strategy = nnet::{strategy};
+    static const unsigned n_zeros = {nzeros};
+    static const unsigned multiplier_limit = DIV_ROUNDUP(n_in * n_out, reuse_factor) - n_zeros / reuse_factor;
+    static const bool store_weights_in_bram = false;
+    typedef {accum_t.name} accum_t;
+    typedef {bias_t.name} bias_t;
+    typedef {weight_t.name} weight_t;
+    template<class data_T, class res_T, class CONFIG_T>
+    using kernel = {dense_function}<data_T, res_T, CONFIG_T>;
+    template<class x_T, class y_T>
+    using product = nnet::product::{product_type}<x_T, y_T>;
+}};\n"""
+
+    layer_template = """struct config{index} : nnet::conv2d_transpose_config {{
+    static const unsigned in_height = {in_height};
+    static const unsigned in_width = {in_width};
+    static const unsigned n_chan = {n_chan};
+    static const unsigned out_height = {out_height};
+    static const unsigned out_width = {out_width};
+    static const unsigned n_filt = {n_filt};
+    static const unsigned filt_height = {filt_height};
+    static const unsigned filt_width = {filt_width};
+    static const unsigned stride_height = {stride_height};
+    static const unsigned stride_width = {stride_width};
+    static const unsigned pad_top = {pad_top};
+    static const unsigned pad_left = {pad_left};
+    static const unsigned n_taps_h = {n_taps_h};
+    static const unsigned n_taps_w = {n_taps_w};
+    static const unsigned n_phases = stride_height * stride_width;
+    static const unsigned reuse_factor = {reuse};
+    static const unsigned strategy = nnet::{strategy};
+    typedef {accum_t.name} accum_t;
+    typedef {bias_t.name} bias_t;
+    typedef {weight_t.name} weight_t;
+    typedef config{index}_mult mult_config;
+}};\n"""
+
+    class ConfigTemplate(LayerConfigTemplate):
+        def __init__(self):
+            super().__init__(FsicConv2DTranspose)
+
+        def format(self, node):
+            from hls4ml.backends import get_backend
+
+            params = self._default_config_params(node)
+            n_in, n_out = node.mult_size
+            mparams = dict(params)
+            mparams["n_in"], mparams["n_out"] = n_in, n_out
+            mparams["nzeros"] = 0  # phase matrices of k % s != 0 hold structural zeros in some phases only
+            mparams["product_type"] = get_backend("vivado").product_type(
+                node.get_input_variable().type.precision, node.get_weights("weight").type.precision
+            )
+            if node.get_attr("strategy") == "resource":
+                rf = int(params["reuse"])
+                mparams["dense_function"] = (
+                    "nnet::DenseResource_rf_leq_nin" if rf <= n_in else "nnet::DenseResource_rf_gt_nin_rem0"
+                )
+            else:
+                mparams["dense_function"] = "nnet::DenseLatency"
+            return mult_template.format(**mparams) + "\n" + layer_template.format(**params)
+
+    class FunctionTemplate(FunctionCallTemplate):
+        def __init__(self):
+            super().__init__(FsicConv2DTranspose, include_header=[f"nnet_utils/{h}" for h in HEADERS])
+
+        def format(self, node):
+            params = self._default_function_params(node)
+            params["w"] = node.get_weights("weight").name
+            params["b"] = node.get_weights("bias").name
+            io = node.model.config.get_config_value("IOType")
+            fn = "conv2d_transpose_cl_stream" if io == "io_stream" else "conv2d_transpose_cl"
+            return f"nnet::{fn}<{params['input_t']}, {params['output_t']}, {params['config']}>" \
+                   f"({params['input']}, {params['output']}, {params['w']}, {params['b']});"
+
+    _classes.update(
+        layer=FsicConv2DTranspose,
+        infer_precision=InferPrecision,
+        init=InitLayer,
+        config_template=ConfigTemplate,
+        function_template=FunctionTemplate,
+    )
+    return _classes
+
+
+def register() -> None:
+    """Register parser, IR layer, passes, templates and kernels with hls4ml. Idempotent (checks every registry)."""
+    import hls4ml
+    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
+    from hls4ml.model.flow import get_flow
+    from hls4ml.model.layers import layer_map
+    from hls4ml.model.optimizer.optimizer import optimizer_map, register_pass
+
+    c = _build_classes()
+
+    handlers = get_layer_handlers()
+    for kc in KERAS_CLASSES:
+        if kc not in handlers:
+            hls4ml.converters.register_keras_v2_layer_handler(kc, parse_conv2d_transpose)
+        elif handlers[kc] is not parse_conv2d_transpose:
+            raise RuntimeError(f"hls4ml already has a Keras handler for {kc}; refusing to override it")
+    if LAYER_NAME not in layer_map:
+        hls4ml.model.layers.register_layer(LAYER_NAME, c["layer"])
+
+    # Global precision pass: must run before hls4ml's infer_precision_types (which would set unknown layers' 'auto'
+    # types to the model default), so it is inserted just before it in the 'convert' flow.
+    if _PRECISION_PASS not in optimizer_map:
+        register_pass(_PRECISION_PASS, c["infer_precision"])
+    convert = get_flow("convert")
+    if _PRECISION_PASS not in convert._optimizers:
+        convert._optimizers.insert(convert._optimizers.index("infer_precision_types"), _PRECISION_PASS)
+
+    vivado = hls4ml.backends.get_backend("Vivado")
+    if f"vivado:{_INIT_PASS}" not in optimizer_map:
+        vivado.register_pass(_INIT_PASS, c["init"], flow="vivado:init_layers")  # Vitis's flow requires this one
+
+    for be_name in ("Vivado", "Vitis"):
+        be = hls4ml.backends.get_backend(be_name)
+        prefix = be_name.lower() + ":"
+        for key in ("config_template", "function_template"):
+            tmpl = c[key]()
+            if prefix + tmpl.get_name() not in optimizer_map:
+                be.register_template(c[key])
+        for h in HEADERS:
+            be.register_source(str(NNET_DIR / h))  # a dict assignment: idempotent
+
+
+__all__ = [
+    "LAYER_NAME",
+    "KERAS_CLASSES",
+    "multiplies_per_output_pixel",
+    "output_size",
+    "pad_before",
+    "phase_weights",
+    "parse_conv2d_transpose",
+    "register",
+]
