@@ -1,0 +1,197 @@
+`timescale 1ns / 1ps
+// unet_fsic_core: everything of USER_PRJ0 except the hls4ml IP instance.
+//   ss_* (32-bit, 4 bytes/word)  -> uf_in_framer -> uf_gearbox (bytes -> C bytes/pixel) -> IP input stream
+//   IP output stream -> field extraction -> uf_gearbox (fields -> 32-bit words, tlast/tkeep) -> sm_*
+//   AXI-Lite (FSIC subset) -> uf_axil_slave -> uf_regs
+// Single clock (FSIC drives axi_clk and axis_clk from the same core clock); synchronous active-low reset.
+module unet_fsic_core #(
+    parameter IMG_H           = 64,
+    parameter IMG_W           = 64,
+    parameter IMG_C           = 3,
+    parameter CLASSES         = 21,
+    parameter ARGMAX          = 1,     // 1: IP outputs one class index per pixel; 0: CLASSES logits per pixel
+    parameter CLASS_BITS      = 5,     // bits per class index on the output stream
+    parameter LOGIT_BITS      = 8,     // bits per logit on the output stream
+    parameter WEIGHT_BITS     = 5,
+    parameter ACT_BITS        = 8,
+    parameter [31:0] MODEL_HASH = 32'h0,
+    parameter HLS_IN_TDATA_W  = 24,    // IP input TDATA width (>= IMG_C*IN_ELEM_BITS)
+    parameter IN_ELEM_BITS    = 8,     // bits per channel element inside the IP input TDATA
+    parameter IN_SHIFT        = 0,     // the input byte sits at bits [IN_SHIFT+7:IN_SHIFT] of its element
+    parameter HLS_OUT_TDATA_W = 8,     // IP output TDATA width
+    parameter OUT_ELEM_BITS   = 8,     // bits per output element inside the IP output TDATA
+    parameter OUT_SHIFT       = 0,     // the streamed field sits at bits [OUT_SHIFT+FW-1:OUT_SHIFT] of its element
+    parameter WREADY_LAG      = 0      // 1: AXI-Lite wready only after the address was latched
+) (
+    input  wire        clk,
+    input  wire        rst_n,
+    // AXI-Lite (FSIC subset)
+    input  wire        awvalid,
+    input  wire [11:0] awaddr,
+    output wire        awready,
+    input  wire        wvalid,
+    input  wire [31:0] wdata,
+    input  wire [3:0]  wstrb,
+    output wire        wready,
+    input  wire        arvalid,
+    input  wire [11:0] araddr,
+    output wire        arready,
+    output wire        rvalid,
+    output wire [31:0] rdata,
+    input  wire        rready,
+    // stream in
+    input  wire [31:0] ss_tdata,
+    input  wire [3:0]  ss_tkeep,
+    input  wire        ss_tlast,
+    input  wire        ss_tvalid,
+    output wire        ss_tready,
+    // stream out
+    output wire [31:0] sm_tdata,
+    output wire [3:0]  sm_tkeep,
+    output wire        sm_tlast,
+    output wire        sm_tvalid,
+    input  wire        sm_tready,
+    // interrupts / debug
+    output wire        irq_low,
+    output wire        irq_high,
+    output wire [23:0] la_data,
+    // HLS IP (ap_ctrl_hs + axis data ports)
+    output wire        ip_rst_n,
+    output wire        ip_ap_start,
+    input  wire        ip_ap_done,
+    input  wire        ip_ap_idle,
+    input  wire        ip_ap_ready,
+    output wire [HLS_IN_TDATA_W-1:0]  ip_in_tdata,
+    output wire        ip_in_tvalid,
+    input  wire        ip_in_tready,
+    input  wire [HLS_OUT_TDATA_W-1:0] ip_out_tdata,
+    input  wire        ip_out_tvalid,
+    output wire        ip_out_tready
+);
+    // ---------------------------------------------------------------- derived sizes
+    localparam PIXELS      = IMG_H * IMG_W;
+    localparam IN_BYTES    = PIXELS * IMG_C;
+    localparam WORDS_IN    = (IN_BYTES + 3) / 4;
+    localparam LAST_IN_B   = IN_BYTES - 4 * (WORDS_IN - 1);
+    localparam FW          = ARGMAX ? CLASS_BITS : LOGIT_BITS;
+    localparam OUT_N       = 32 / FW;                  // fields per output word
+    localparam OUT_IN_N    = ARGMAX ? 1 : CLASSES;     // fields per IP output beat
+    localparam OUT_FIELDS  = PIXELS * OUT_IN_N;
+    localparam WORDS_OUT   = (OUT_FIELDS + OUT_N - 1) / OUT_N;
+    localparam LAST_OUT_F  = OUT_FIELDS - OUT_N * (WORDS_OUT - 1);
+    localparam LAST_OUT_B  = (LAST_OUT_F * FW + 7) / 8;
+    localparam [3:0] LAST_OUT_KEEP = (LAST_OUT_B >= 4) ? 4'hF : ((4'h1 << LAST_OUT_B) - 4'h1);
+
+    wire soft_rst;
+    wire dp_rst_n = rst_n & ~soft_rst;
+    assign ip_rst_n = dp_rst_n;
+
+    // ---------------------------------------------------------------- AXI-Lite + registers
+    wire        wr_en, rd_en;
+    wire [11:0] wr_addr, rd_addr;
+    wire [31:0] wr_data, rd_data;
+    wire [3:0]  wr_strb;
+
+    uf_axil_slave #(.ADDR_W(12), .WREADY_LAG(WREADY_LAG)) u_axil (
+        .clk(clk), .rst_n(rst_n),
+        .awvalid(awvalid), .awaddr(awaddr), .awready(awready),
+        .wvalid(wvalid), .wdata(wdata), .wstrb(wstrb), .wready(wready),
+        .arvalid(arvalid), .araddr(araddr), .arready(arready),
+        .rvalid(rvalid), .rdata(rdata), .rready(rready),
+        .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data), .wr_strb(wr_strb),
+        .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data));
+
+    wire in_busy, out_busy, ev_frame_in, ev_word_in, err_short, err_long, err_keep;
+    reg  err_ovf;
+    wire ev_word_out  = sm_tvalid & sm_tready;
+    wire ev_frame_done = ev_word_out & sm_tlast;
+
+    uf_regs #(
+        .ADDR_W(12), .IMG_H(IMG_H), .IMG_W(IMG_W), .IMG_C(IMG_C), .CLASSES(CLASSES), .ARGMAX(ARGMAX),
+        .OUT_FIELD_BITS(FW), .OUT_FIELDS_WORD(OUT_N), .WEIGHT_BITS(WEIGHT_BITS), .ACT_BITS(ACT_BITS),
+        .LOGIT_BITS(LOGIT_BITS), .CLASS_BITS(CLASS_BITS), .MODEL_HASH(MODEL_HASH),
+        .WORDS_IN(WORDS_IN), .WORDS_OUT(WORDS_OUT),
+        .HLS_IN_TDATA_W(HLS_IN_TDATA_W), .HLS_OUT_TDATA_W(HLS_OUT_TDATA_W)
+    ) u_regs (
+        .clk(clk), .rst_n(rst_n),
+        .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data), .wr_strb(wr_strb),
+        .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data),
+        .ip_idle(ip_ap_idle), .ip_ready(ip_ap_ready), .in_busy(in_busy), .out_busy(out_busy),
+        .ev_frame_done(ev_frame_done), .ev_frame_in(ev_frame_in), .ev_word_in(ev_word_in),
+        .ev_word_out(ev_word_out), .ev_err({err_ovf, err_keep, err_long, err_short}),
+        .ip_start(ip_ap_start), .soft_rst(soft_rst), .irq_low(irq_low), .irq_high(irq_high));
+
+    // ---------------------------------------------------------------- input path
+    wire [31:0] fr_data;
+    wire [7:0]  fr_cnt;
+    wire        fr_valid, fr_ready, fr_busy;
+
+    uf_in_framer #(.WORDS(WORDS_IN), .LAST_BYTES(LAST_IN_B)) u_framer (
+        .clk(clk), .rst_n(dp_rst_n),
+        .s_tdata(ss_tdata), .s_tkeep(ss_tkeep), .s_tlast(ss_tlast), .s_tvalid(ss_tvalid), .s_tready(ss_tready),
+        .o_data(fr_data), .o_cnt(fr_cnt), .o_valid(fr_valid), .o_ready(fr_ready),
+        .busy(fr_busy), .frame_in(ev_frame_in), .word_in(ev_word_in),
+        .err_short(err_short), .err_long(err_long), .err_keep(err_keep));
+
+    wire [IMG_C*8-1:0] px_data;
+    wire [7:0]         px_cnt;
+    wire               px_last, gi_empty;
+
+    uf_gearbox #(.FW(8), .IN_N(4), .OUT_N(IMG_C), .FRAME_N(IN_BYTES)) u_unpack (
+        .clk(clk), .rst_n(dp_rst_n),
+        .in_data(fr_data), .in_cnt(fr_cnt), .in_valid(fr_valid), .in_ready(fr_ready),
+        .out_data(px_data), .out_cnt(px_cnt), .out_last(px_last),
+        .out_valid(ip_in_tvalid), .out_ready(ip_in_tready), .empty(gi_empty));
+
+    assign in_busy = fr_busy | ~gi_empty;
+
+    genvar gi;
+    generate
+        for (gi = 0; gi < IMG_C; gi = gi + 1) begin : g_in
+            assign ip_in_tdata[gi*IN_ELEM_BITS +: IN_ELEM_BITS] =
+                {{IN_ELEM_BITS{1'b0}}, px_data[gi*8 +: 8]} << IN_SHIFT;
+        end
+        if (HLS_IN_TDATA_W > IMG_C * IN_ELEM_BITS) begin : g_in_pad
+            assign ip_in_tdata[HLS_IN_TDATA_W-1:IMG_C*IN_ELEM_BITS] = {(HLS_IN_TDATA_W-IMG_C*IN_ELEM_BITS){1'b0}};
+        end
+    endgenerate
+
+    // ---------------------------------------------------------------- output path
+    wire [OUT_IN_N*FW-1:0] of_data;
+    generate
+        for (gi = 0; gi < OUT_IN_N; gi = gi + 1) begin : g_out
+            assign of_data[gi*FW +: FW] = ip_out_tdata[gi*OUT_ELEM_BITS + OUT_SHIFT +: FW];
+        end
+    endgenerate
+
+    wire [OUT_ELEM_BITS-1:0] out_elem0 = ip_out_tdata[OUT_ELEM_BITS-1:0];
+    always @(posedge clk) begin
+        if (!dp_rst_n) err_ovf <= 1'b0;
+        else err_ovf <= (ARGMAX != 0) && ip_out_tvalid && ip_out_tready && (out_elem0 >= CLASSES);
+    end
+
+    wire [7:0]          out_in_cnt = OUT_IN_N;
+    wire [OUT_N*FW-1:0] ow_data;
+    wire [7:0]          ow_cnt;
+    wire                go_empty;
+
+    uf_gearbox #(.FW(FW), .IN_N(OUT_IN_N), .OUT_N(OUT_N), .FRAME_N(OUT_FIELDS)) u_pack (
+        .clk(clk), .rst_n(dp_rst_n),
+        .in_data(of_data), .in_cnt(out_in_cnt), .in_valid(ip_out_tvalid), .in_ready(ip_out_tready),
+        .out_data(ow_data), .out_cnt(ow_cnt), .out_last(sm_tlast),
+        .out_valid(sm_tvalid), .out_ready(sm_tready), .empty(go_empty));
+
+    assign out_busy = ~go_empty;
+    generate
+        if (OUT_N * FW < 32) begin : g_out_pad
+            assign sm_tdata = {{(32 - OUT_N * FW){1'b0}}, ow_data};
+        end else begin : g_out_nopad
+            assign sm_tdata = ow_data;
+        end
+    endgenerate
+    assign sm_tkeep = sm_tlast ? LAST_OUT_KEEP : 4'hF;
+
+    assign la_data = {8'd0, err_ovf, err_keep, err_long, err_short, in_busy, out_busy, irq_high, irq_low,
+                      ip_ap_start, ip_ap_ready, ip_ap_done, ip_ap_idle,
+                      ss_tvalid, ss_tready, sm_tvalid, sm_tready};
+endmodule
