@@ -109,7 +109,7 @@ def multiplies_per_output_pixel(layer) -> dict:
     else:
         kh, kw = layer.kernel_size
         sh, sw = layer.strides
-        cin, cout = int(layer.input_shape[-1]), layer.filters
+        cin, cout = int(layer.kernel.shape[-1]), layer.filters  # kernel: (k_h, k_w, Cout, Cin)
     mh, mw = n_taps(kh, sh), n_taps(kw, sw)
     generated = mh * mw * cin * cout
     return {
@@ -304,12 +304,13 @@ def _build_classes():
                 accum = FixedPrecisionType(width, integer, signed)
             else:
                 accum = default
-            for var, prec in (("accum", accum), ("result", accum)):
+            for var in ("accum", "result"):  # result 'auto' = the accumulator type (user-set or derived): exact
                 t = node.types[f"{var}_t"]
                 if isinstance(t.precision, UnspecifiedPrecisionType):
                     t.name = f"{node.name}_{var}_t"
-                    t.precision = prec
+                    t.precision = accum
                     changed_result |= var == "result"
+                accum = t.precision
             return changed_result
 
     class InitLayer(OptimizerPass):
