@@ -3,7 +3,7 @@
 Every matrix case builds a one-layer Keras model, converts it with ``pipeline.extensions`` registered, compiles it with
 ``hls_model.compile()`` (g++, ~7 s) and compares ``hls_model.predict`` with the Keras output:
 
-* QKeras cases (``q``: 8-bit input quantizer, 5-bit kernel quantizer, 8-bit bias quantizer, 'auto' accum/result):
+* QKeras cases (``q``/``qn``: 8-bit input quantizer, 5-bit kernel quantizer (``qn``: quantized_bits(5,-2)), 8-bit bias quantizer, 'auto' accum/result):
   identical outputs (0 LSB).
 * float Keras cases (``f``): input ap_fixed<8,3>, kernel/bias drawn on the ap_fixed<10,2> grid, accum ap_fixed<32,12>,
   result ap_fixed<16,6>; |hls - keras| <= 1 LSB of the result (2**-10).
@@ -12,9 +12,9 @@ Inputs are drawn on the input quantizer's grid, so input quantization is the ide
 layer.
 
 Runtime (2-core machine, measured): the default run ``pytest tests/test_ext_conv2d_transpose.py`` is the FULL
-36-configuration ``MATRIX`` plus the U-Net decoder chain and the error/registration/multiply-count tests: 42 tests,
-~3 min 05 s. ``SLOW_MATRIX`` (4 U-Net-sized layers, e.g. 128->64 k2s2 at 4x4, 16->8 at 32x32; bigger g++ compiles) is
-marked ``@pytest.mark.slow``: ``pytest -m slow tests/test_ext_conv2d_transpose.py``. The first ``CI_CASES`` rows of
+38-configuration ``MATRIX`` plus the U-Net decoder chain and the error/registration/multiply-count tests: 44 tests,
+~2 min 55-3 min 15 s. ``SLOW_MATRIX`` (4 U-Net-sized layers, e.g. 128->64 k2s2 at 4x4, 16->8 at 32x32; bigger g++ compiles) is
+marked ``@pytest.mark.slow``: ``pytest -m slow tests/test_ext_conv2d_transpose.py`` (~30 s). The first ``CI_CASES`` rows of
 ``MATRIX`` are a minimal subset covering every axis, for quick iteration with ``-k``.
 """
 from __future__ import annotations
@@ -76,6 +76,8 @@ MATRIX = [
     ("f_k5s2_valid_stream_vitis_lat", "f", 5, 2, "valid", True, 2, 3, 2, 2, "io_stream", "Vitis", "Latency", 1),
     ("f_k2s2_same_par_vivado_res_c16", "f", 2, 2, "same", True, 3, 3, 16, 8, "io_parallel", "Vivado", "Resource", 8),
     ("f_k4s3_valid_stream_vivado_lat", "f", 4, 3, "valid", False, 2, 3, 3, 3, "io_stream", "Vivado", "Latency", 1),
+    ("qn_k2s2_valid_stream_vitis_lat_w5neg", "qn", 2, 2, "valid", True, 3, 4, 8, 8, "io_stream", "Vitis", "Latency", 1),
+    ("qn_k3s2_same_par_vivado_res_w5neg", "qn", 3, 2, "same", True, 3, 3, 4, 4, "io_parallel", "Vivado", "Resource", 4),
 ]
 CI_CASES = 13
 
@@ -97,18 +99,18 @@ def _params():
 def _ref_and_hls(kind, k, s, padding, bias, H, W, cin, cout, io_type, backend, strategy, rf, tmp_path, seed=0):
     rng = np.random.default_rng(seed)
     inp = tf.keras.Input((H, W, cin), name="x_in")
-    if kind == "q":
+    if kind in ("q", "qn"):  # qn: 5-bit weights with negative integer bits (step 2**-6, as in the U-Net's W5)
         x = QActivation(quantized_bits(8, 2, alpha=1), name="qin")(inp)
         ct = QConv2DTranspose(
             cout, k, strides=s, padding=padding, use_bias=bias, name="ct",
-            kernel_quantizer=quantized_bits(5, 0, alpha=1),
+            kernel_quantizer=quantized_bits(5, -2 if kind == "qn" else 0, alpha=1),
             bias_quantizer=quantized_bits(8, 2, alpha=1) if bias else None,
         )
     else:
         x = inp
         ct = tf.keras.layers.Conv2DTranspose(cout, k, strides=s, padding=padding, use_bias=bias, name="ct")
     model = tf.keras.Model(inp, ct(x))
-    weights = [rng.normal(0, 0.5, w.shape) for w in ct.get_weights()]
+    weights = [rng.normal(0, 0.05 if kind == "qn" else 0.5, w.shape) for w in ct.get_weights()]
     if kind == "f":  # float model whose parameters are representable in the configured ap_fixed<10,2>
         weights = [np.clip(np.round(w * 256) / 256, -2, 2 - 2**-8) for w in weights]
     else:  # exercise the quantizers' full ranges (incl. saturation) on the bias
@@ -144,7 +146,7 @@ def test_matrix(kind, k, s, padding, bias, H, W, cin, cout, io_type, backend, st
     assert node.get_attr("reuse_factor") == rf  # the matrix uses valid RFs only
     assert y_hls.shape == y_ref.shape
     assert np.any(y_ref != 0)
-    if kind == "q":
+    if kind in ("q", "qn"):
         np.testing.assert_array_equal(y_hls, y_ref)
         acc = node.types["accum_t"].precision
         assert acc.width <= 8 + 5 + 10 + 1 + 1, acc  # exact but not blown up (<= 25 bits for n_terms <= 800)
