@@ -1,0 +1,82 @@
+"""Register-map generator and wrapper generator (no simulation)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from pipeline import regmap, wrap
+
+
+def test_checked_in_generated_files_are_fresh():
+    assert regmap.stale_files() == [], "run `python -m pipeline.regmap` to regenerate"
+
+
+def test_regmap_renderings_agree():
+    rm = regmap.load_regmap()
+    ns: dict = {}
+    exec(regmap.render_python(rm), ns)
+    assert ns["OFFSETS"] == regmap.OFFSETS
+    assert ns["CTRL"] == 0 and ns["CTRL_AP_START_MASK"] == 1 and ns["CTRL_AP_DONE_MASK"] == 2
+    assert ns["CTRL_AP_IDLE_MASK"] == 4
+    vh, h = regmap.render_verilog(rm), regmap.render_c_header(rm)
+    for name, off in regmap.OFFSETS.items():
+        assert f"UF_REG_{name} = 12'h{off:03X};" in vh
+        assert f"#define UNET_FSIC_{name} 0x{off:03X}u" in h
+
+
+def test_regmap_rejects_overlaps(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("name: x\nversion: 1\nmagic: 1\nregisters:\n"
+                   "  - {name: A, offset: 0x0, desc: a, fields: [{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n"
+                   "  - {name: B, offset: 0x0, desc: b, fields: [{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n")
+    with pytest.raises(ValueError):
+        regmap.load_regmap(bad)
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc")
+def test_c_header_compiles(tmp_path):
+    c = tmp_path / "t.c"
+    c.write_text('#include "unet_fsic_regs.h"\n#include "unet_fsic_build.h"\n'
+                 "int main(void){return (int)(UNET_FSIC_CTRL + UNET_FSIC_ID_MODEL_HASH + UNET_FSIC_BUILD_WORDS_IN);}\n")
+    wrap.write_wrapper(tmp_path, {})
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I", str(tmp_path / "fsic" / "include"),
+                    str(c)], check=True)
+
+
+def test_resolve_params_geometry():
+    p = wrap.resolve_params({})
+    assert (p["words_in"], p["words_out"], p["fields_per_word"]) == (3072, 683, 6)
+    assert p["last_out_fields"] == 4 and p["last_out_bytes"] == 3
+    assert p["in_tdata_width"] == 24 and p["out_tdata_width"] == 8
+    q = wrap.resolve_params({"output_mode": "logits"})
+    assert q["words_out"] == 64 * 64 * 21 // 4 and q["out_tdata_width"] == 168 and q["out_elem_bits"] == 8
+    with pytest.raises(ValueError):
+        wrap.resolve_params({"class_bits": 4})          # 21 classes do not fit
+    with pytest.raises(ValueError):
+        wrap.resolve_params({"output_mode": "softmax"})
+
+
+@pytest.mark.parametrize("mode", ["argmax", "logits"])
+def test_generated_wrapper_is_verilog_2005(tmp_path, mode):
+    files = wrap.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top",
+                                          "hls_in_port": "input_1", "hls_out_port": "layer40_out"})
+    names = {f.name for f in files}
+    assert {"USER_PRJ0.v", "unet_top.v", "unet_fsic_regs.vh", "unet_fsic_regs.h", "unet_fsic_build.h",
+            "unet_fsic_regs.py", "unet_fsic_build.json", "filelist.f", "filelist_sim.f"} <= names
+    top = (tmp_path / "fsic" / "rtl" / "USER_PRJ0.v").read_text()
+    for port in ("ap_rst_n", ".input_1_TDATA", ".layer40_out_TREADY", "low__pri_irq", "High_pri_req",
+                 "la_data_o", "uck2_rst_n", "ss_tupsb", "sm_tupsb"):
+        assert port in top
+    fsic = tmp_path / "fsic"
+    srcs = [str(f) for f in files if f.suffix == ".v"]
+    if shutil.which("iverilog"):
+        subprocess.run(["iverilog", "-g2005", "-Wall", "-I", str(fsic / "rtl"), "-s", "USER_PRJ0",
+                        "-o", str(tmp_path / "a.vvp")] + srcs, check=True)
+        subprocess.run(["iverilog", "-g2005", "-DUSER_PROJECT_SIDEBAND_SUPPORT", "-I", str(fsic / "rtl"),
+                        "-s", "USER_PRJ0", "-o", str(tmp_path / "b.vvp")] + srcs, check=True)
+    if shutil.which("verilator"):
+        r = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME",
+                            f"-I{fsic / 'rtl'}", "--top-module", "USER_PRJ0"] + srcs, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
