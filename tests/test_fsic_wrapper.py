@@ -34,7 +34,7 @@ CONFIGS = {
 }
 
 ALL_TESTS = ["test_regs_identity_unmapped", "test_e2e_frames", "test_soak", "test_back_to_back_stalled",
-             "test_reset_mid_frame",
+             "test_padding_ignored", "test_reset_mid_frame",
              "test_frame_errors", "test_manual_start_irq", "test_beats_per_frame"]
 PLAN = {
     "argmax_3x5": ALL_TESTS,

@@ -1,18 +1,20 @@
 `timescale 1ns / 1ps
 // uf_gearbox: frame-aware field re-packer between two valid/ready streams.
-//  Input beats carry up to IN_N fields of FW bits (field 0 in the LSBs; in_cnt = number of valid fields).
-//  Output beats carry OUT_N fields (field 0 in the LSBs); the last beat of a frame (FRAME_N fields per frame)
-//  carries the remaining fields only (out_cnt), unused fields are zero, and out_last is set on it.
-//  Fields keep their order; nothing is dropped or duplicated.  The buffer holds BUF_N fields; input is
-//  accepted while at least IN_N fields are free (registered decision, no combinational ready path).
+//  Input beats carry up to IN_N fields of FW bits (field 0 in the LSBs; in_cnt = number of valid fields,
+//  fields above in_cnt are ignored).  Output beats carry OUT_N fields (field 0 in the LSBs); a frame is
+//  FRAME_N fields, its last beat carries the LAST_N remaining fields only (out_cnt), unused fields are
+//  zero, and out_last is set on it.  Fields keep their order; nothing is dropped or duplicated.
+//  The buffer holds BUF_N fields; input is accepted while at least IN_N fields are free (registered
+//  decision: no combinational path from out_ready to in_ready).
+//  Implementation: output shifts are constants (a full beat or the constant tail); the append position is a
+//  staged barrel shifter on the field count (no multipliers).
 module uf_gearbox #(
     parameter FW      = 8,
     parameter IN_N    = 4,
     parameter OUT_N   = 3,
     parameter FRAME_N = 12,
     parameter BUF_N   = 2 * (IN_N + OUT_N),
-    parameter CW      = 8,   // width of counts (must hold BUF_N)
-    parameter PW      = 32   // width of the frame position counter (must hold FRAME_N)
+    parameter CW      = 8    // width of counts (must hold BUF_N)
 ) (
     input  wire                clk,
     input  wire                rst_n,
@@ -27,48 +29,65 @@ module uf_gearbox #(
     input  wire                out_ready,
     output wire                empty
 );
-    reg [BUF_N*FW-1:0] buffer;
-    reg [CW-1:0]       cnt;
-    reg [PW-1:0]       pos;
+    localparam WORDS  = (FRAME_N + OUT_N - 1) / OUT_N;          // output beats per frame
+    localparam LAST_N = FRAME_N - OUT_N * (WORDS - 1);           // fields in the last beat
+    localparam WW     = (WORDS > 1) ? $clog2(WORDS) : 1;
+    localparam SW     = $clog2(BUF_N + 1);                       // bits of a field count in the buffer
+    localparam BW     = BUF_N * FW;
 
-    wire [PW-1:0] remaining = FRAME_N - pos;
-    wire          tail      = (remaining <= OUT_N);
-    wire [CW-1:0] n_emit    = tail ? remaining[CW-1:0] : OUT_N;
+    reg [BW-1:0]  buffer;
+    reg [CW-1:0]  cnt;
+    reg [WW-1:0]  widx;
 
-    // masks of the low n fields
-    wire [BUF_N*FW-1:0] ones = {(BUF_N*FW){1'b1}};
-    wire [BUF_N*FW-1:0] out_mask = ~(ones << (n_emit * FW));
-    wire [BUF_N*FW-1:0] in_mask  = ~(ones << (in_cnt * FW));
-    wire [BUF_N*FW-1:0] masked   = buffer & out_mask;
+    wire          tail   = (widx == WORDS - 1);
+    wire [CW-1:0] n_emit = tail ? LAST_N : OUT_N;
 
-    assign out_data  = masked[OUT_N*FW-1:0];
+    localparam [OUT_N*FW-1:0] TAIL_MASK = ~({(OUT_N*FW){1'b1}} << (LAST_N * FW));
+    assign out_data  = tail ? (buffer[OUT_N*FW-1:0] & TAIL_MASK) : buffer[OUT_N*FW-1:0];
     assign out_cnt   = n_emit;
     assign out_last  = tail;
     assign out_valid = (cnt >= n_emit);
     assign in_ready  = (cnt <= BUF_N - IN_N);
-    assign empty     = (cnt == 0) && (pos == 0);
+    assign empty     = (cnt == 0) && (widx == 0);
 
     wire do_out = out_valid & out_ready;
     wire do_in  = in_valid & in_ready;
 
-    wire [BUF_N*FW-1:0] after_out = do_out ? (buffer >> (n_emit * FW)) : buffer;
-    wire [CW-1:0]       cnt_after = do_out ? (cnt - n_emit) : cnt;
-    wire [BUF_N*FW-1:0] in_ext    = {{((BUF_N - IN_N) * FW){1'b0}}, in_data} & in_mask;
+    wire [BW-1:0] after_out = !do_out ? buffer : tail ? (buffer >> (LAST_N * FW)) : (buffer >> (OUT_N * FW));
+    wire [CW-1:0] cnt_after = do_out ? (cnt - n_emit) : cnt;
+
+    // input fields beyond in_cnt are zeroed
+    reg [BW-1:0] in_ext;
+    integer k;
+    always @(*) begin
+        in_ext = {BW{1'b0}};
+        for (k = 0; k < IN_N; k = k + 1)
+            if (k < in_cnt) in_ext[k*FW +: FW] = in_data[k*FW +: FW];
+    end
+
+    // staged barrel shift of the input to field position cnt_after
+    reg [BW-1:0] in_pos;
+    integer b;
+    always @(*) begin
+        in_pos = in_ext;
+        for (b = 0; b < SW; b = b + 1)
+            if (cnt_after[b]) in_pos = in_pos << ((1 << b) * FW);
+    end
 
     always @(posedge clk) begin
         if (!rst_n) begin
-            buffer <= {(BUF_N*FW){1'b0}};
+            buffer <= {BW{1'b0}};
             cnt    <= {CW{1'b0}};
-            pos    <= {PW{1'b0}};
+            widx   <= {WW{1'b0}};
         end else begin
             if (do_in) begin
-                buffer <= after_out | (in_ext << (cnt_after * FW));
+                buffer <= after_out | in_pos;
                 cnt    <= cnt_after + in_cnt;
             end else begin
                 buffer <= after_out;
                 cnt    <= cnt_after;
             end
-            if (do_out) pos <= tail ? {PW{1'b0}} : pos + n_emit;
+            if (do_out) widx <= tail ? {WW{1'b0}} : widx + 1'b1;
         end
     end
 endmodule

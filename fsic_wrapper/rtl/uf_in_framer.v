@@ -11,7 +11,7 @@
 module uf_in_framer #(
     parameter WORDS      = 3072,
     parameter LAST_BYTES = 4,
-    parameter PW         = 32
+    parameter PW         = (WORDS > 1) ? $clog2(WORDS) : 1
 ) (
     input  wire        clk,
     input  wire        rst_n,

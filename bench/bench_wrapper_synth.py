@@ -1,0 +1,68 @@
+"""yosys synthesis of the FSIC wrapper (USER_PRJ0) with the hls4ml IP as a black box.
+
+    python bench/bench_wrapper_synth.py [--mode argmax|logits|both] [--target xilinx|generic] [--json OUT]
+
+Prints LUT/FF (and other cell) counts of the wrapper only.  Used by tests/test_fsic_synth.py and for the
+numbers in BENCHMARKS.md ("yosys, wrapper only")."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipeline import wrap  # noqa: E402
+
+
+def synth(params: dict, target: str = "xilinx", workdir: Path | None = None) -> dict:
+    if shutil.which("yosys") is None:
+        raise RuntimeError("yosys not found")
+    tmp = Path(workdir or tempfile.mkdtemp(prefix="uf_synth_"))
+    files = wrap.write_wrapper(tmp, params)
+    p = wrap.resolve_params(params)
+    rtl = tmp / "fsic" / "rtl"
+    srcs = [f for f in files if f.suffix == ".v" and f.parent == rtl]
+    shell = tmp / "fsic" / "sim" / f"{p['hls_top_name']}.v"
+    cmd = (f"read_verilog -lib {shell}; "
+           + "".join(f"read_verilog -I{rtl} {s}; " for s in srcs)
+           + ("synth_xilinx -top USER_PRJ0 -flatten; " if target == "xilinx" else "synth -top USER_PRJ0 -flatten; ")
+           + "stat")
+    t0 = time.time()
+    r = subprocess.run(["yosys", "-q", "-p", cmd, "-l", str(tmp / "yosys.log")], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-4000:])
+    log = (tmp / "yosys.log").read_text()
+    stat = log[log.rindex("Printing statistics"):] if "Printing statistics" in log else log
+    cells = {m.group(1): int(m.group(2)) for m in re.finditer(r"^\s+(\S+)\s+(\d+)\s*$", stat, re.M)}
+    lut = sum(v for k, v in cells.items() if re.fullmatch(r"\$?_?LUT\d_?|LUT\d", k))
+    ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*|\$_S?DFF\w*|\$_DFF\w*", k))
+    blackbox = cells.get(p["hls_top_name"], 0)
+    return {"target": target, "output_mode": p["output_mode"], "H": p["H"], "W": p["W"], "lut": lut, "ff": ff,
+            "blackbox_ip_instances": blackbox, "cells": cells, "seconds": round(time.time() - t0, 1),
+            "yosys": subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--mode", default="both", choices=["argmax", "logits", "both"])
+    ap.add_argument("--target", default="xilinx", choices=["xilinx", "generic"])
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    modes = ["argmax", "logits"] if a.mode == "both" else [a.mode]
+    res = [synth({"output_mode": m}, a.target) for m in modes]
+    for r in res:
+        other = {k: v for k, v in r["cells"].items() if not re.fullmatch(r"LUT\d|FD[A-Z]*", k)}
+        print(f"{r['output_mode']:7s} 64x64: LUT {r['lut']}, FF {r['ff']}, IP black boxes {r['blackbox_ip_instances']}, "
+              f"other cells {other}  ({r['seconds']} s, {r['yosys']})")
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

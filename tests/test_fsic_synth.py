@@ -1,0 +1,22 @@
+"""yosys synth_xilinx of USER_PRJ0 with the hls4ml IP as a black box (wrapper only)."""
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_wrapper_synth.py"
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_wrapper_synth_xilinx(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_wrapper_synth", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.synth({"output_mode": "argmax"}, "xilinx", tmp_path)
+    print(f"yosys synth_xilinx, wrapper only, 64x64 argmax: LUT {r['lut']}, FF {r['ff']}")
+    assert r["blackbox_ip_instances"] == 1          # the IP stays a black box
+    assert 100 < r["lut"] < 2000 and 100 < r["ff"] < 1000   # sane, and a regression bound
+    assert "DSP48E1" not in r["cells"]
