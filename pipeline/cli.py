@@ -61,6 +61,12 @@ def cmd_evaluate(args):
     return 0
 
 
+# Stage modules that add their own sub-commands: each defines ``register_cli(add)`` where
+# ``add(name, fn, help) -> argparse.ArgumentParser`` creates a sub-command taking CONFIG.yaml and --build-dir, and
+# ``fn(args, cfg) -> int`` receives the validated config. Keep this list in pipeline order.
+STAGE_MODULES: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="unet-fsic",
@@ -83,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("evaluate", cmd_evaluate, "pixel accuracy, per-class IoU, mIoU, confusion matrix of float vs W5A8 on "
              "the validation split; plots in BUILD/evaluate")
     sp.add_argument("--only", action="append", choices=("float", "w5a8"), help="evaluate only this variant")
+
+    import importlib
+
+    def add_stage(name, fn, help):
+        def run(args, fn=fn):
+            cfg = _load(args)
+            _quiet_imports()
+            return fn(args, cfg)
+
+        return add(name, run, help)
+
+    for mod in STAGE_MODULES:
+        importlib.import_module(mod).register_cli(add_stage)
     return p
 
 
