@@ -6,6 +6,7 @@ keras_argmax  a QKeras model as the IP: UF_KERAS_MODEL = path of a JSON {"config
               the model's logits for the frame scaled by keras_model.data.to_model_input.  Stand-in until the
               hls4ml C-simulation model is available (swap the UF_MODEL spec).
 overflow      returns class index == classes everywhere (the wrapper flags ERR.OVERFLOW).
+hang          never returns (blocks the simulator; the host must time out by wall clock).
 """
 from __future__ import annotations
 
@@ -43,4 +44,16 @@ def overflow(p: dict):
 
     def run(frame):
         return np.full(frame.shape[:2], classes, dtype=np.int64)
+    return run
+
+
+def hang(p: dict):
+    """A model that never returns (for the host's wall-clock timeout path): sleeps UF_HANG_SECONDS (3600)."""
+    import time
+
+    secs = float(os.environ.get("UF_HANG_SECONDS", "3600"))
+
+    def run(frame):
+        time.sleep(secs)
+        return np.zeros(frame.shape[:2], dtype=np.int64)
     return run
