@@ -23,7 +23,7 @@ __all__ = ["register_extensions", "UnsupportedLayerError", "BACKENDS"]
 #: hls4ml backends the templates/kernels are registered with (Vitis reuses Vivado's optimizer flows).
 BACKENDS = ("Vivado", "Vitis")
 
-_LAYER_MODULES = ("conv2d_transpose",)
+_LAYER_MODULES = ("conv2d_transpose", "fxp_batchnorm", "argmax")
 _lock = threading.Lock()
 _registered = False
 

@@ -1,0 +1,318 @@
+"""``unet-fsic convert``: the trained W5A8 Keras model -> an hls4ml project in ``<build_dir>/hls/``.
+
+* :func:`hls_config_for` -- the hls4ml config dict: every layer's precision derived from the QKeras quantizers
+  (:mod:`pipeline.precision`; no ``auto`` left), ``hls.precision_overrides``, Strategy, ReuseFactor
+  (``hls.reuse_factor`` + per-layer ``hls.reuse_factors``), BatchNorm folding.
+* :func:`convert` -- loads the model (``hls.model_file`` or ``<build_dir>/train/w5a8_model.h5``), appends the argmax
+  head when ``hls.output_head == 'argmax'``, converts with the unet-fsic hls4ml extensions and writes the project
+  atomically (temp dir inside the build dir, then rename) plus ``hls/interface.json`` (top name, AXI-stream ports,
+  element widths) and ``hls/layers.json`` (the per-layer table).
+* :func:`layer_table` -- per-layer rows: type, output shape, precisions, reuse factor, multiplies per frame.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+HLS_SUBDIR = "hls"
+INPUT_NAME = "input_image"  # the Keras input layer is renamed to this (hls4ml reserves 'input')
+
+
+def hls_dir(config) -> Path:
+    return Path(config["build_dir"]) / HLS_SUBDIR
+
+
+def model_path(config) -> Path:
+    p = config["hls"].get("model_file")
+    if p:
+        return Path(os.path.expanduser(p))
+    return Path(config["build_dir"]) / "train" / "w5a8_model.h5"
+
+
+def load_keras_model(config):
+    import keras_model  # noqa: F401  (QKeras compat fixes)
+    from keras_model.model_io import load_model
+
+    p = model_path(config)
+    if not p.is_file():
+        hint = "" if config["hls"].get("model_file") else " (run `unet-fsic train` first, or set hls.model_file)"
+        raise UserError(f"{p}: no such model file{hint}")
+    return load_model(p)
+
+
+def _rename_input(model):
+    """The same layers re-wired from a new Input named INPUT_NAME (hls4ml reserves the name 'input')."""
+    from tensorflow import keras
+
+    from .precision import inbound_map
+
+    inbound = inbound_map(model)
+    inp = keras.Input(tuple(model.input_shape[1:]), name=INPUT_NAME)
+    t = {}
+    for layer in model.layers:
+        if layer.__class__.__name__ == "InputLayer":
+            t[layer.name] = inp
+            continue
+        ins = [t[n] for n in inbound[layer.name]]
+        t[layer.name] = layer(ins if len(ins) > 1 else ins[0])
+    out_name = model.output.node.layer.name if hasattr(model.output, "node") else model.layers[-1].name
+    return keras.Model(inp, t[out_name], name=model.name)
+
+
+def prepare_model(model, output_head: str):
+    """The Keras golden for the chosen head: the model itself (logits) or model + ArgmaxHead."""
+    from .extensions import register_extensions
+    from .extensions.argmax import with_argmax
+
+    register_extensions()
+    if any(layer.name == "input" for layer in model.layers):
+        model = _rename_input(model)
+    if output_head == "argmax":
+        if model.layers[-1].__class__.__name__ == "ArgmaxHead":
+            return model
+        return with_argmax(model)
+    if output_head != "logits":
+        raise UserError(f"hls.output_head: expected 'logits' or 'argmax', got {output_head!r}")
+    return model
+
+
+def hls_config_for(config, model) -> dict:
+    """hls4ml config dict (granularity 'name') for ``model`` under the build config's ``hls`` section."""
+    from .precision import derive, to_hls_precision
+
+    h = config["hls"]
+    names = [layer.name for layer in model.layers]
+    for name in h.get("reuse_factors") or {}:
+        if name not in names:
+            import difflib
+
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UserError(f"hls.reuse_factors.{name}: no layer of that name in the model{hint}")
+    types = derive(model, h.get("precision_overrides") or {})
+    cfg = {
+        "Model": {
+            "Precision": {"default": "ap_fixed<16,6>"},  # never used: every layer below is explicit
+            "ReuseFactor": int(h["reuse_factor"]),
+            "Strategy": h["strategy"],
+            "BramFactor": 1_000_000_000,
+            "TraceOutput": False,
+        },
+        "LayerName": {},
+    }
+    rfs = h.get("reuse_factors") or {}
+    for layer in model.layers:
+        lc = {"Precision": to_hls_precision(types[layer.name]), "Trace": True}
+        if layer.name in rfs:
+            lc["ReuseFactor"] = int(rfs[layer.name])
+        if layer.__class__.__name__ == "FxpBatchNorm" and h.get("fold_batchnorm"):
+            lc["FsicFold"] = True
+        cfg["LayerName"][layer.name] = lc
+        if layer.__class__.__name__ in ("QConv2D", "QConv2DTranspose"):
+            # hls4ml splits the layer's (linear) activation into '<name>_linear'; give it the exact result type so
+            # it is a no-op that hls4ml's eliminate_linear_activation removes
+            res = lc["Precision"]["result"]
+            cfg["LayerName"][layer.name + "_linear"] = {"Precision": {"result": res}, "Trace": True}
+    return cfg
+
+
+def _hls4ml_convert(model, hcfg, config, output_dir):
+    import hls4ml
+
+    from .extensions import UnsupportedLayerError, register_extensions
+    from .extensions.fxp_batchnorm import bind_keras_model
+
+    register_extensions()
+    bind_keras_model(model)
+    h = config["hls"]
+    try:
+        return hls4ml.converters.convert_from_keras_model(
+            model, hls_config=hcfg, io_type=h["io_type"], backend=h["backend"], output_dir=str(output_dir),
+            project_name=h["project_name"], part=h["part"], clock_period=h["clock_period"],
+        )
+    except UnsupportedLayerError as e:
+        raise UserError(str(e)) from None
+    except Exception as e:  # hls4ml raises bare Exceptions for unsupported layers
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "Unsupported" in msg or "not supported" in msg:
+            raise UserError(f"hls4ml: {msg}") from None
+        raise
+
+
+def _mults(node) -> int:
+    """Multiplies per frame of a node (MACs of conv / convT; per-channel multiplies of BN; 0 otherwise)."""
+    cls = node.class_name
+    if cls in ("Conv2D", "Conv2DBatchnorm", "PointwiseConv2D"):
+        return int(node.get_attr("out_height") * node.get_attr("out_width") * node.get_attr("n_filt")
+                   * node.get_attr("filt_height") * node.get_attr("filt_width") * node.get_attr("n_chan"))
+    if cls == "FsicConv2DTranspose":
+        n_in, n_out = node.mult_size
+        return int(node.get_attr("out_height") * node.get_attr("out_width") * n_in * n_out)
+    if cls == "BatchNormalization":
+        return int(np.prod(node.get_output_variable().shape))
+    return 0
+
+
+def layer_table(hls_model) -> list[dict]:
+    """One row per hls4ml layer: name, class, output shape, precisions, reuse factor, multiplies / frame, and the
+    io_stream FIFO element width (channels x result bits)."""
+    rows = []
+    for node in hls_model.get_layers():
+        out = node.get_output_variable()
+        prec = {}
+        for k, t in node.types.items():
+            prec[k.replace("_t", "") if k.endswith("_t") else k] = str(t.precision)
+        prec["result"] = str(out.type.precision)
+        shape = list(out.shape)
+        bits = getattr(out.type.precision, "width", 0)
+        rows.append({
+            "name": node.name,
+            "class": node.class_name,
+            "shape": shape,
+            "precision": prec,
+            "reuse_factor": int(node.get_attr("reuse_factor", 1) or 1),
+            "strategy": str(node.get_attr("strategy", "")),
+            "multiplies": _mults(node),
+            "stream_bits": int(shape[-1] * bits) if shape else bits,
+        })
+    return rows
+
+
+def format_table(rows) -> str:
+    hdr = f"{'layer':<22} {'type':<20} {'shape':<13} {'RF':>4} {'mults/frame':>12}  precision"
+    lines = [hdr, "-" * len(hdr)]
+    for r in rows:
+        p = r["precision"]
+        ps = " ".join(f"{k}={v}" for k, v in p.items() if k in ("weight", "scale", "bias", "accum", "result"))
+        shape = "x".join(str(s) for s in r["shape"])
+        lines.append(f"{r['name']:<22} {r['class']:<20} {shape:<13} {r['reuse_factor']:>4} {r['multiplies']:>12,}  {ps}")
+    tot = sum(r["multiplies"] for r in rows)
+    lines.append(f"{'total':<22} {'':<20} {'':<13} {'':>4} {tot:>12,}")
+    return "\n".join(lines)
+
+
+def check_no_auto(hls_model) -> None:
+    """Every type explicit: no UnspecifiedPrecisionType / 'auto' left after conversion."""
+    from hls4ml.model.types import UnspecifiedPrecisionType
+
+    bad = []
+    for node in hls_model.get_layers():
+        for k, t in node.types.items():
+            if isinstance(t.precision, UnspecifiedPrecisionType) or "auto" in str(t.precision):
+                bad.append(f"{node.name}.{k}")
+    if bad:
+        raise RuntimeError(f"unresolved 'auto' precisions: {', '.join(bad)}")
+
+
+def interface(hls_model, config) -> dict:
+    """The HLS top's ports as the FSIC wrapper / RTL cosim see them (AXI-stream TDATA = packed channels)."""
+    ins = hls_model.get_input_variables()
+    outs = hls_model.get_output_variables()
+    iv, ov = ins[0], outs[0]
+    ip, op = iv.type.precision, ov.type.precision
+    in_ch, out_ch = int(iv.shape[-1]), int(ov.shape[-1])
+
+    def tdata(n, w):
+        return int(math.ceil(n * w / 8) * 8)
+
+    head = config["hls"]["output_head"]
+    return {
+        "hls_top_name": hls_model.config.get_project_name(),
+        "hls_in_port": iv.name,
+        "hls_out_port": ov.name,
+        "io_type": config["hls"]["io_type"],
+        "backend": config["hls"]["backend"],
+        "in_shape": [int(s) for s in iv.shape],
+        "out_shape": [int(s) for s in ov.shape],
+        "in_elem_bits": int(ip.width),
+        "in_int_bits": int(ip.integer),
+        "in_frac_bits": int(ip.width - ip.integer),
+        "in_signed": bool(ip.signed),
+        "in_type": str(ip),
+        "in_channels": in_ch,
+        "in_tdata_width": tdata(in_ch, ip.width),
+        "out_elem_bits": int(op.width),
+        "out_int_bits": int(op.integer),
+        "out_frac_bits": int(op.width - op.integer),
+        "out_signed": bool(op.signed),
+        "out_type": str(op),
+        "out_channels": out_ch,
+        "out_tdata_width": tdata(out_ch, op.width),
+        "output_mode": head,
+        "pixels_per_frame": int(np.prod(iv.shape[:-1])),
+        "packing": "channel c occupies TDATA bits [c*elem_bits, (c+1)*elem_bits), one pixel per beat, raster order",
+        "input_mapping": "hardware byte = raw ap_ufixed<8,0> code = min(255, round_half_even(image_byte*256/255)) "
+                         "= image_byte + (image_byte >= 128) clipped to 255 (pipeline.csim.hardware_input)",
+    }
+
+
+def convert(config, model=None, output_head=None, write=True):
+    """Convert the trained W5A8 model; write the project to ``<build_dir>/hls/`` (atomically). Returns the hls model.
+
+    ``model``: a Keras model to use instead of the configured file; ``output_head``: 'logits' / 'argmax' (default
+    ``hls.output_head``).
+    """
+    head = output_head or config["hls"]["output_head"]
+    if model is None:
+        model = load_keras_model(config)
+    model = prepare_model(model, head)
+    hcfg = hls_config_for(config, model)
+    build = Path(config["build_dir"])
+    build.mkdir(parents=True, exist_ok=True)
+    final = hls_dir(config)
+    tmp = Path(tempfile.mkdtemp(dir=build, prefix=".hls.tmp-"))
+    try:
+        hm = _hls4ml_convert(model, hcfg, config, tmp / "prj")
+        check_no_auto(hm)
+        hm._fsic_keras_model = model
+        hm._fsic_output_head = head
+        if write:
+            hm.write()
+            rows = layer_table(hm)
+            (tmp / "prj" / "layers.json").write_text(json.dumps(rows, indent=1) + "\n")
+            (tmp / "prj" / "interface.json").write_text(json.dumps(interface(hm, config), indent=2) + "\n")
+            (tmp / "prj" / "hls_config.json").write_text(json.dumps(hcfg, indent=1, default=str) + "\n")
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp / "prj", final)
+            hm.config.config["OutputDir"] = str(final)
+        else:
+            hm.config.config["OutputDir"] = str(final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return hm
+
+
+def cmd_convert(args, cfg) -> int:
+    from .precision import PrecisionWarning
+
+    t0 = time.time()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PrecisionWarning)
+        hm = convert(cfg, output_head=args.output_head)
+    for w in caught:
+        if issubclass(w.category, PrecisionWarning):
+            print(f"unet-fsic: warning: {w.message}")
+    print(format_table(layer_table(hm)))
+    if args.compile:
+        hm.compile()
+    print(f"[convert] hls4ml project in {hls_dir(cfg)} ({cfg['hls']['backend']}, {cfg['hls']['io_type']}, "
+          f"{cfg['hls']['strategy']}, head={hm._fsic_output_head}) in {time.time() - t0:.1f} s")
+    return 0
+
+
+def register_cli(add):
+    sp = add("convert", cmd_convert, "convert the trained W5A8 model to an hls4ml project in BUILD/hls (prints the "
+             "per-layer precision / reuse / multiply table)")
+    sp.add_argument("--output-head", choices=("logits", "argmax"), help="override hls.output_head")
+    sp.add_argument("--compile", action="store_true", help="also compile the C simulation library (g++)")
