@@ -174,6 +174,8 @@ SCHEMA = Section(
                 "project_name": Leaf("str", "unet_fsic", "HLS top-level / project name"),
                 "precision_overrides": Leaf("map", {}, "per-layer precision overrides: layer name -> {key: "
                                             "'ap_fixed<W,I>'}", item=Leaf("map", item=Leaf("str"))),
+                "model_file": Leaf("path", None, "Keras model to convert (default: BUILD/train/w5a8_model.h5)",
+                                   nullable=True),
             },
             "hls4ml conversion",
         ),

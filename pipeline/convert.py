@@ -112,7 +112,7 @@ def hls_config_for(config, model) -> dict:
     }
     rfs = h.get("reuse_factors") or {}
     for layer in model.layers:
-        lc = {"Precision": to_hls_precision(types[layer.name]), "Trace": True}
+        lc = {"Precision": to_hls_precision(types[layer.name]), "Trace": False}
         if layer.name in rfs:
             lc["ReuseFactor"] = int(rfs[layer.name])
         if layer.__class__.__name__ == "FxpBatchNorm" and h.get("fold_batchnorm"):
@@ -122,7 +122,7 @@ def hls_config_for(config, model) -> dict:
             # hls4ml splits the layer's (linear) activation into '<name>_linear'; give it the exact result type so
             # it is a no-op that hls4ml's eliminate_linear_activation removes
             res = lc["Precision"]["result"]
-            cfg["LayerName"][layer.name + "_linear"] = {"Precision": {"result": res}, "Trace": True}
+            cfg["LayerName"][layer.name + "_linear"] = {"Precision": {"result": res}, "Trace": False}
     return cfg
 
 
