@@ -59,7 +59,9 @@ class FxpBatchNorm(keras.layers.BatchNormalization):
         hi = 2.0 ** (self.scale_bits - 1) - 1.0
         s_q = tf.clip_by_value(tf.round(s * tf.pow(2.0, fs)), lo, hi) / tf.pow(2.0, fs)
         of = 2.0**self.out_frac
-        b_q = tf.round((self.beta - self.moving_mean * s_q) * of) / of
+        # float64: beta - mean*s_q is not exact in float32 (the rounding below must see the exact value)
+        f64 = tf.float64
+        b_q = tf.round((tf.cast(self.beta, f64) - tf.cast(self.moving_mean, f64) * tf.cast(s_q, f64)) * of) / of
         return s_q, b_q, fs
 
     def quantized_scale_shift(self):
