@@ -71,19 +71,22 @@ def fold_bias(s_q: np.ndarray, b_q: np.ndarray, scale_frac: int, acc_frac: int) 
     grid*, because output grid points are grid points of ``x``. With ``c`` = ``b/s`` rounded towards +inf (s > 0) or
     -inf (s < 0) on a grid of step ``2**-(acc_frac+g)``: ``(A+c)*s = x + e`` with ``0 <= e < |s| * 2**-(acc_frac+g)``;
     ``|s| <= 2**(sb-1-scale_frac)``... so ``g = bits(|m|)`` with ``m = s*2**scale_frac`` suffices: ``e < 2**-(acc_frac
-    + scale_frac) <= h``. Channels with ``s == 0`` cannot be folded (raise ValueError).
+    + scale_frac) <= h``. Channels whose ``s`` quantized to 0 output the constant ``b`` whatever ``A`` is: they get
+    ``c = 0`` and keep ``b`` in the (otherwise zero) BN bias.
     """
     s_q = np.asarray(s_q, np.float64)
     b_q = np.asarray(b_q, np.float64)
-    if np.any(s_q == 0):
-        raise ValueError("a channel's quantized scale is 0; its shift cannot be folded into the bias")
-    m = np.abs(s_q) * 2.0**scale_frac  # integers
+    nz = s_q != 0
+    if not np.any(nz):
+        raise ValueError("every quantized scale is 0; nothing to fold")
+    m = np.abs(s_q[nz]) * 2.0**scale_frac  # integers
     g = int(math.ceil(math.log2(float(m.max()) + 1)))
     step = 2.0 ** -(acc_frac + g)
-    r = b_q / s_q / step
+    r = np.where(nz, b_q / np.where(nz, s_q, 1.0) / step, 0.0)
     c = np.where(s_q > 0, np.ceil(r), np.floor(r)) * step
+    c[~nz] = 0.0
     # verify the bound exactly (float64 is exact here for the widths we use)
-    e = c * s_q - b_q
+    e = (c * s_q - b_q)[nz]
     assert np.all(e >= 0) and np.all(e < 2.0 ** -(acc_frac + scale_frac)), "fold bias bound violated"
     return c, g
 
@@ -229,9 +232,15 @@ def _build_classes():
                 prev.types[var].precision = acc
             prev.get_output_variable().type.precision = acc
             nb = node.weights["bias"]
-            nb.data = np.zeros_like(b_q)
+            nb.data = np.where(s_q == 0, b_q, 0.0)  # s_q == 0 channels keep their constant output in the BN bias
             nb.data_unquantized = nb.data
-            nb.update_precision(FixedPrecisionType(2, 2, True))
+            if np.any(nb.data != 0):
+                nb.update_precision(FixedPrecisionType(signed_int_bits(nb.data, node.get_attr("fsic_types")["out_frac"])
+                                                       + node.get_attr("fsic_types")["out_frac"],
+                                                       signed_int_bits(nb.data, node.get_attr("fsic_types")["out_frac"]),
+                                                       True))
+            else:
+                nb.update_precision(FixedPrecisionType(2, 2, True))
             node.set_attr("fsic_fold_info", {"conv": prev.name, "bias": str(bias_p), "accum": str(acc), "g": g})
             return True
 
