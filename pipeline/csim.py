@@ -90,6 +90,8 @@ def _run_frames(hm, x, trace_layers=None):
             if trace_layers:
                 collect(tdata)
                 for t in tdata:
+                    if not t.name:
+                        continue
                     name = t.name.decode()
                     if name in traces:
                         arr = np.ctypeslib.as_array(ctypes.cast(t.data, ctypes.POINTER(ctype)), shape=sizes[name])
