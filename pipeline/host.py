@@ -186,8 +186,8 @@ class SimBackend:
         child_env.update({k: str(v) for k, v in (env or {}).items()})
         args = {"fsic": str(self.fsic), "sim": simulator, "work": str(self.run_dir), "env": child_env,
                 "pythonpath": [str(x) for x in (pythonpath or [])]}
-        # the build (sim_<simulator>/) is shared by runs of this build dir; results/logs are per run
-        args["work"] = str(self.run_dir)
+        # each opened device compiles into its own run dir (Icarus: ~1 s); removed on a clean close, kept (log)
+        # after a failure
         self._logf = builtins.open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, str(HOST_SIM_DIR / "uf_sim_launch.py"), json.dumps(args)],
                                      cwd=str(self.run_dir), stdout=self._logf, stderr=subprocess.STDOUT,
@@ -289,8 +289,13 @@ class SimBackend:
                 except ProcessLookupError:
                     pass
                 self.proc.wait(timeout=10)
+            clean = not kill and self.proc.returncode == 0
             self.proc = None
-        if getattr(self, "_logf", None):
+            if getattr(self, "_logf", None):
+                self._logf.close()
+            if clean:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+        elif getattr(self, "_logf", None):
             self._logf.close()
 
 
