@@ -475,3 +475,36 @@ def to_markdown(res: dict) -> str:
     lines.append("")
     lines.append("(element-wise / pool / pad / clone / concat processes are included in the totals, not listed)")
     return "\n".join(lines) + "\n"
+
+
+# --- CLI -------------------------------------------------------------------------------------------------------------
+def register_cli(add):
+    def cmd_estimate(args, cfg):
+        from keras_model.model_io import save_json
+
+        out = Path(cfg["build_dir"]) / "estimate"
+        if args.propose_rf:
+            rfs = propose_reuse_factors(cfg, args.propose_rf)
+            print("hls:\n  reuse_factors:")
+            for k, v in rfs.items():
+                print(f"    {k}: {v}")
+            return 0
+        if args.synth:
+            from .reports import synthesize
+
+            res = synthesize(cfg)
+            save_json(out / "vendor_report.json", res)
+        else:
+            res = estimate(cfg)
+            save_json(out / "estimate.json", res)
+            (out / "estimate.md").write_text(to_markdown(res))
+            print(to_markdown(res))
+        print(f"[estimate] outputs in {out}")
+        return 0
+
+    sp = add("estimate", cmd_estimate, "offline resource / latency / FIFO-depth estimate of the io_stream build "
+             "against the part (estimate, calibrated; see docs/estimate.md); BUILD/estimate/estimate.{json,md}")
+    sp.add_argument("--synth", action="store_true", help="run the vendor HLS + Vivado synthesis through hls4ml "
+                    "instead (needs vitis_hls/vivado_hls on PATH) and import its reports")
+    sp.add_argument("--propose-rf", type=int, metavar="CYCLES", help="print per-layer reuse factors keeping every "
+                    "layer at or below CYCLES per frame")
