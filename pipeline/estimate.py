@@ -160,8 +160,11 @@ def compute_layer(spec: dict, strategy: str = "Resource") -> dict:
         mc = mult_cost(wb, ab, mults, const_w)
         row["mapping"] = mc["mapping"]
         row["DSP"] += mc["DSP"]
-        row["LUT"] += mc["LUT"] + mults * acc  # accumulator adders
-        row["FF"] += mc["FF"] + mults * acc
+        if mc["mapping"] == "LUT":  # a DSP48E1 accumulates in its own post-adder
+            row["LUT"] += mults * acc
+            row["FF"] += mults * acc
+        row["LUT"] += mc["LUT"]
+        row["FF"] += mc["FF"]
         nweights = n_in * n_out * phases
         row["weight_bits"] = nweights * wb
         if not const_w:

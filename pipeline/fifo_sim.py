@@ -245,7 +245,7 @@ def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_
                      stalls={n.name: stall[i] for i, n in enumerate(nodes)})
 
 
-def size_fifos(graph: Graph, base_depth: int = 2, max_rounds: int = 64) -> dict:
+def size_fifos(graph: Graph, base_depth: int = 2, max_rounds: int = 64, minimize: bool = False) -> dict:
     """FIFO depths that run the graph without deadlock: every FIFO starts at ``base_depth``; whenever the simulation
     deadlocks, each *full* FIFO whose reader is itself blocked reading a different (empty) FIFO (the classic skip-connection
     pattern) is made unbounded; finally every unbounded FIFO gets the maximum occupancy it reached, which reproduces
@@ -278,6 +278,17 @@ def size_fifos(graph: Graph, base_depth: int = 2, max_rounds: int = 64) -> dict:
         raise RuntimeError("FIFO sizing did not converge")
     for f in set(culprits):
         depths[f] = max(base_depth, res.max_occupancy[f])
+    if minimize:  # smallest deadlock-free depth per culprit (binary search; deadlock is monotone in depth)
+        for f in sorted(set(culprits)):
+            lo, hi = base_depth, depths[f]
+            while lo < hi:
+                mid = (lo + hi) // 2
+                try:
+                    simulate(graph, dict(depths, **{f: mid}))
+                    hi = mid
+                except Deadlock:
+                    lo = mid + 1
+            depths[f] = lo
     final = simulate(graph, depths)
     unb = simulate(graph, {f: INF for f in graph.fifos})
     return {"depths": {f: int(d) for f, d in depths.items()}, "rounds": rnd + 1, "cycles": final.cycles,

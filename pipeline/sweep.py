@@ -309,7 +309,7 @@ def point_task(spec: dict, point: dict, cfg: dict, key: str, float_ckpt: str | N
         t1 = time.time()
         from . import csim
 
-        rep = csim.run(cfg, frames=spec["csim"]["frames"])
+        rep = csim.run(cfg, frames=spec["csim"]["frames"], workers=1, progress=False)
         rec["csim"] = {k: v for k, v in rep.items() if isinstance(v, (int, float, str, bool)) or v is None}
         rec["timings"]["csim_s"] = time.time() - t1
     t1 = time.time()
