@@ -64,7 +64,8 @@ def cmd_evaluate(args):
 # Stage modules that add their own sub-commands: each defines ``register_cli(add)`` where
 # ``add(name, fn, help) -> argparse.ArgumentParser`` creates a sub-command taking CONFIG.yaml and --build-dir, and
 # ``fn(args, cfg) -> int`` receives the validated config. Keep this list in pipeline order.
-STAGE_MODULES: list[str] = ["pipeline.convert", "pipeline.csim", "pipeline.estimate", "pipeline.reports", "pipeline.sweep"]
+STAGE_MODULES: list[str] = ["pipeline.convert", "pipeline.csim", "pipeline.cosim", "pipeline.estimate", "pipeline.reports",
+                             "pipeline.sweep", "pipeline.run"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ Public API
     ``rtl/unet_fsic_regs.vh``), ``sim/<hls_top>.v`` (simulation shell of the HLS IP, driven by cocotb),
     ``include/unet_fsic_regs.h`` and ``include/unet_fsic_build.h`` (C), ``python/unet_fsic_regs.py`` and
     ``python/unet_fsic_build.json``, and the file lists ``filelist.f`` (synthesis, IP excluded) and
-    ``filelist_sim.f`` (adds the IP shell).  Returns the written paths.
+    ``filelist_sim.f`` (adds the IP shell), with paths relative to ``fsic/``.  Returns the written paths.
 ``render_user_prj0(params)`` / ``render_ip_shell(params)``
     The two generated Verilog sources as strings.
 
@@ -294,8 +294,8 @@ def write_wrapper(build_dir: Path | str, params: dict) -> list[Path]:
     put(inc / "unet_fsic_build.h", render_build_header(p))
     put(py / "unet_fsic_regs.py", regmap.render_python(rm))
     put(py / "unet_fsic_build.json", json.dumps(p, indent=2, sort_keys=True) + "\n")
-    synth = [rtl / n for n in HELPERS] + [rtl / "USER_PRJ0.v"]
-    put(out / "filelist.f", "\n".join([f"+incdir+{rtl}"] + [str(f) for f in synth]) + "\n")
-    put(out / "filelist_sim.f", "\n".join([f"+incdir+{rtl}"] + [str(f) for f in synth]
-                                          + [str(sim / f"{p['hls_top_name']}.v")]) + "\n")
+    # file lists relative to the fsic/ directory (portable; use from there: `iverilog -f filelist_sim.f`)
+    synth = [f"rtl/{n}" for n in HELPERS] + ["rtl/USER_PRJ0.v"]
+    put(out / "filelist.f", "\n".join(["+incdir+rtl"] + synth) + "\n")
+    put(out / "filelist_sim.f", "\n".join(["+incdir+rtl"] + synth + [f"sim/{p['hls_top_name']}.v"]) + "\n")
     return written

@@ -36,21 +36,10 @@ def _tiny_keras(tmp: Path, seed: int = 3):
     from keras_model.model import build_model
     from pipeline.config import validate
 
+    from _support import randomize_weights
+
     model = build_model(validate(TINY), quantized=True)
-    rng = np.random.default_rng(seed)
-    ws = []
-    for w in model.weights:
-        shape, name = tuple(w.shape), w.name
-        if "moving_variance" in name:
-            v = rng.uniform(0.2, 1.0, shape)
-        elif "gamma" in name:
-            v = rng.uniform(0.5, 1.5, shape)
-        elif "moving_mean" in name or "beta" in name:
-            v = rng.normal(0.0, 0.3, shape)
-        else:
-            v = rng.normal(0.0, 0.6, shape)
-        ws.append(v.astype(np.float32))
-    model.set_weights(ws)
+    randomize_weights(model, seed)
     np.savez(tmp / "tiny_weights.npz", *model.get_weights())
     spec = tmp / "tiny_model.json"
     spec.write_text(json.dumps({"config": TINY, "weights": str(tmp / "tiny_weights.npz")}))

@@ -1,0 +1,24 @@
+"""Shared test support (imported as ``_support``; pytest puts tests/ on sys.path)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def randomize_weights(model, seed: int):
+    """Seeded random weights with plausible BatchNorm statistics (positive variances, gammas around 1), so that an
+    untrained tiny U-Net produces varied classes. Returns the weights set."""
+    rng = np.random.default_rng(seed)
+    ws = []
+    for w in model.weights:
+        shape, name = tuple(w.shape), w.name
+        if "moving_variance" in name:
+            v = rng.uniform(0.2, 1.0, shape)
+        elif "gamma" in name:
+            v = rng.uniform(0.5, 1.5, shape)
+        elif "moving_mean" in name or "beta" in name:
+            v = rng.normal(0.0, 0.3, shape)
+        else:
+            v = rng.normal(0.0, 0.6, shape)
+        ws.append(v.astype(np.float32))
+    model.set_weights(ws)
+    return ws

@@ -1,0 +1,160 @@
+"""``wrap`` + ``cosim`` end to end: a reduced W5A8 U-Net (16x16, 4..16 channels, every layer type, seeded random weights so many
+classes occur) is converted and compiled by hls4ml (g++), wrapped as FSIC USER_PRJ0, and validation frames go through
+the real wrapper RTL on Icarus Verilog and Verilator with the compiled C model as the IP (random sm_tready
+back-pressure, ss_tvalid gaps, stream-rule monitor). The decoded stream words are compared here with the Keras model
+run independently (keras_model.data.to_model_input -> model -> argmax / logits * 2^frac of the IP output
+type), bit for bit.
+
+Runtime (2 cores, measured): ~3 min (two hls4ml compiles ~40 s each, two Verilator builds ~20 s each).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+import keras_model  # noqa: E402,F401
+from pipeline.config import validate  # noqa: E402
+from pipeline.errors import UserError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SIMS = ["icarus", "verilator"]
+MODEL = {"input_shape": [16, 16, 3], "base_filters": 4, "depth": 2}
+FRAMES = 3
+
+
+def _require_sims():
+    missing = [s for s, exe in (("icarus", "iverilog"), ("verilator", "verilator")) if shutil.which(exe) is None]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing} not installed (scripts/setup.sh installs them)")
+        pytest.skip(f"{missing} not installed")
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from _support import randomize_weights
+    from keras_model.model import build_model
+
+    d = tmp_path_factory.mktemp("model")
+    m = build_model(validate({"model": MODEL}), quantized=True)
+    randomize_weights(m, seed=13)
+    p = d / "w5a8_model.h5"
+    m.save(p)
+    return p
+
+
+def _raw(build_dir, model_file, **hls):
+    return {"build_dir": str(build_dir), "model": MODEL, "data": {"synthetic": {"train": 8, "val": 8}},
+            "hls": dict({"reuse_factor": 4, "model_file": str(model_file)}, **hls),
+            "csim": {"frames": FRAMES, "workers": 2},
+            "cosim": {"frames": FRAMES, "simulators": SIMS, "ip_latency": 37}}
+
+
+def _cfg(build_dir, model_file, **hls):
+    return validate(_raw(build_dir, model_file, **hls))
+
+
+def _keras_reference(model_file, cfg, head):
+    """Independent golden: the saved Keras model on the validation frames (its own input scaling)."""
+    from keras_model import data
+    from keras_model.data import to_model_input
+    from keras_model.model_io import load_model
+
+    images, _ = data.load(cfg, "val")
+    logits = load_model(str(model_file)).predict(to_model_input(images[:FRAMES]), verbose=0).astype(np.float64)
+    if head == "argmax":
+        return np.argmax(logits, axis=-1)
+    itf = json.loads((Path(cfg["build_dir"]) / "hls" / "interface.json").read_text())
+    assert itf["out_elem_bits"] == 8
+    codes = logits * 2.0 ** itf["out_frac_bits"]  # the IP's output type: 8-bit fixed point
+    assert np.all(codes == np.rint(codes)), "Keras logits are not on the IP output type's grid"
+    assert np.abs(codes).max() < 128
+    return codes.astype(np.int64)
+
+
+@pytest.mark.parametrize("backend,head", [("Vitis", "argmax"), ("Vivado", "logits")])
+def test_cosim_equals_keras_on_both_simulators(model_file, tmp_path, backend, head):
+    _require_sims()
+    from pipeline import cosim, csim
+
+    cfg = _cfg(tmp_path / "b", model_file, backend=backend, output_head=head)
+    assert csim.run(cfg)["passed"]  # converts + compiles the C model the cosim IP runs
+    s = cosim.write_wrap(cfg)
+    assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list((tmp_path / "b").glob(".fsic.tmp-*"))
+    r = cosim.run(cfg)
+    assert r["kind"] == "open" and "not on PATH" in r["provenance"]
+    assert [x["simulator"] for x in r["simulators"]] == SIMS
+    ref = _keras_reference(model_file, cfg, head)
+    if head == "argmax":
+        assert len(np.unique(ref)) >= 4, "degenerate golden: too few classes"
+    p = json.loads((tmp_path / "b" / "fsic" / "python" / "unet_fsic_build.json").read_text())
+    for x in r["simulators"]:
+        got = np.load(tmp_path / "b" / "cosim" / f"outputs_{x['simulator']}.npz")["outputs"]
+        np.testing.assert_array_equal(got, ref, err_msg=x["simulator"])
+        assert x["passed"] and x["bit_exact_fraction"] == 1.0 and x["protocol_violations"] == 0
+        assert x["counters"] == {"frames_done": FRAMES, "frames_in": FRAMES, "words_in": FRAMES * p["words_in"],
+                                 "words_out": FRAMES * p["words_out"], "err": 0}
+    assert r["passed"]
+    md = (tmp_path / "b" / "cosim" / "report.md").read_text()
+    assert "RTL simulation" in md and "**PASS**" in md
+    assert not list((tmp_path / "b" / "cosim").glob(".run-*"))
+
+
+def test_cosim_detects_a_wrong_ip(model_file, tmp_path):
+    """The check can fail: the same wrapper with the C model of a *different* network as the IP is reported as a
+    mismatch (and `unet-fsic cosim` exits 1)."""
+    _require_sims()
+    from _support import randomize_weights
+    from keras_model.model import build_model
+    from pipeline import cosim, csim
+
+    other = tmp_path / "other.h5"
+    m = build_model(validate({"model": MODEL}), quantized=True)
+    randomize_weights(m, seed=14)
+    m.save(other)
+    good = _cfg(tmp_path / "b", model_file)
+    bad = _cfg(tmp_path / "x", other)
+    csim.run(bad)
+    csim.run(good)
+    cosim.write_wrap(good)
+    shutil.rmtree(tmp_path / "b" / "hls")  # swap the IP: the other network's compiled project
+    shutil.copytree(tmp_path / "x" / "hls", tmp_path / "b" / "hls")
+    cfgp = tmp_path / "good.yaml"
+    raw = _raw(tmp_path / "b", model_file)
+    raw["cosim"]["simulators"] = ["icarus"]
+    cfgp.write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    res = subprocess.run([sys.executable, "-m", "pipeline.cli", "cosim", str(cfgp)], capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert res.returncode == 1, res.stderr[-2000:]
+    rep = json.loads((tmp_path / "b" / "cosim" / "report.json").read_text())
+    assert not rep["passed"] and rep["simulators"][0]["bit_exact_fraction"] < 1.0
+
+
+def test_wrap_and_cosim_need_a_conversion(tmp_path, model_file):
+    from pipeline import cosim
+
+    cfg = _cfg(tmp_path / "b", model_file)
+    (tmp_path / "b").mkdir()
+    with pytest.raises(UserError, match=r"interface.json: missing -- run `unet-fsic convert CONFIG` first"):
+        cosim.write_wrap(cfg)
+    assert not (tmp_path / "b" / "fsic").exists()
+    cfgp = tmp_path / "c.yaml"
+    cfgp.write_text(yaml.safe_dump({"build_dir": str(tmp_path / "b"), "model": MODEL}))
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    for cmd in ("wrap", "cosim"):
+        res = subprocess.run([sys.executable, "-m", "pipeline.cli", cmd, str(cfgp)], capture_output=True, text=True,
+                             env=env, timeout=300)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and "interface.json: missing" in lines[0], (cmd, res.stderr)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == []
