@@ -480,6 +480,58 @@ def to_markdown(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot_utilization(res: dict, path: Path) -> Path:
+    """Horizontal bars: estimated LUT / FF / BRAM36 / DSP as a fraction of the part (estimate, labelled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = ["LUT", "FF", "BRAM36", "DSP"]
+    u = [100 * res["utilization"][k] for k in keys]
+    fig, ax = plt.subplots(figsize=(6.5, 2.4))
+    bars = ax.barh(keys, u, color=["#d62728" if v > 100 else "#1f77b4" for v in u])
+    ax.axvline(100, color="k", lw=1, ls="--")
+    for bar_, k, v in zip(bars, keys, u):
+        ax.text(min(v, 100) + 1, bar_.get_y() + bar_.get_height() / 2,
+                f"{res['totals'][k]:,} / {res['capacity'][k]:,} ({v:.0f} %)", va="center", fontsize=8)
+    ax.set_xlim(0, max(130, max(u) + 30))
+    ax.invert_yaxis()
+    ax.set_xlabel(f"% of {res['part']} (estimate, not synthesis)")
+    ax.set_title(f"{res['interval_ms']:.2f} ms/frame at {1000 / res['clock_ns']:.0f} MHz (estimate)", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- run stage -------------------------------------------------------------------------------------------------------
+def run_stage(config) -> dict:
+    """``unet-fsic run``'s estimate stage: BUILD/estimate/estimate.{json,md}; returns the headline figures."""
+    from keras_model.model_io import save_json
+
+    res = estimate(config)
+    out = Path(config["build_dir"]) / "estimate"
+    save_json(out / "estimate.json", res)
+    (out / "estimate.md").write_text(to_markdown(res))
+    plot_utilization(res, out / "utilization.png")
+    t = res["totals"]
+    return {"provenance": res["provenance"], "part": res["part"], "clock_MHz": round(1000 / res["clock_ns"], 1),
+            "LUT": t["LUT"], "FF": t["FF"], "BRAM36": t["BRAM36"], "DSP": t["DSP"],
+            "utilization": {k: round(v, 4) for k, v in res["utilization"].items()}, "fits": res["fits"],
+            "interval_ms": round(res["interval_ms"], 4), "fps": round(res["fps"], 2),
+            "latency_ms": round(res["latency_ms"], 4) if res["latency_cycles"] else None,
+            "expected_error": res["expected_error"]}
+
+
+def stage_headline(s: dict) -> str:
+    u = s["utilization"]
+    return (f"{s['interval_ms']:.2f} ms/frame at {s['clock_MHz']:g} MHz, LUT {100 * u['LUT']:.0f} %, BRAM "
+            f"{100 * u['BRAM36']:.0f} %, DSP {100 * u['DSP']:.0f} % of {s['part']}, fits: "
+            f"{'yes' if s['fits'] else 'NO'} [estimate]")
+
+
 # --- CLI -------------------------------------------------------------------------------------------------------------
 def register_cli(add):
     def cmd_estimate(args, cfg):

@@ -1,0 +1,279 @@
+"""``unet-fsic run``: the whole flow in one command, with stages cached by content.
+
+Each stage has a key: the SHA-256 of the config sections it reads, the keys of the stages it depends on, and the
+package version. A finished stage records ``{key, summary, seconds}`` in ``<build_dir>/.stages/<stage>.json``
+(written atomically, after the stage's outputs). Re-running skips every stage whose key is unchanged; ``--from STAGE``
+re-runs that stage and everything after it, ``--only STAGE`` just that one. A failing stage stops the run with one
+clear line; the records of earlier stages (and their outputs) stay intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .errors import UserError
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class Stage:
+    name: str
+    sections: tuple[str, ...]  # config sections (dotted) the stage reads
+    deps: tuple[str, ...]
+    fn: Callable[[dict], dict]  # config -> JSON-able summary
+    headline: Callable[[dict], str]
+    outputs: tuple[str, ...] = ()  # paths (relative to build_dir) that must exist for a cached stage to count
+
+
+# --- stage adapters ---------------------------------------------------------------------------------------------------
+def _train(cfg):
+    from keras_model import train
+
+    s = train.run(cfg)
+    return {k: s[k] for k in ("train_images", "val_images", "total_wall_s")} | {
+        "variants": {v: {kk: r[kk] for kk in ("epochs", "best_epoch", "best_val_miou", "best_val_pixel_acc", "wall_s")}
+                     for v, r in s["variants"].items()},
+        "provenance": "Keras training (TensorFlow CPU)"}
+
+
+def _evaluate(cfg):
+    from keras_model import evaluate
+
+    r = evaluate.run(cfg)
+    return {"frames": r["frames"], "provenance": r["provenance"],
+            "majority_class_pixel_accuracy": r["majority_class_pixel_accuracy"],
+            "variants": {v: {k: m[k] for k in ("pixel_accuracy", "miou", "iou")} for v, m in r["variants"].items()}}
+
+
+def _pct(x):
+    return "n/a" if x is None else f"{100 * x:.2f} %"
+
+
+def _h_train(s):
+    return ", ".join(f"{v}: val mIoU {_pct(r['best_val_miou'])}" for v, r in s["variants"].items())
+
+
+def _h_eval(s):
+    return ", ".join(f"{v}: acc {_pct(r['pixel_accuracy'])}, mIoU {_pct(r['miou'])}" for v, r in s["variants"].items())
+
+
+def _stage_fn(module: str, func: str):
+    def call(cfg):
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(cfg)
+
+    return call
+
+
+def _headline_fn(module: str, func: str):
+    def call(summary):
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(summary)
+
+    return call
+
+
+def _csim(cfg):
+    from . import csim
+
+    r = csim.run(cfg)
+    if not r["passed"]:
+        raise UserError(f"csim fidelity below csim.threshold: {100 * r['logits_bit_exact_fraction']:.4f} % "
+                        f"bit-exact logits, {100 * r['argmax_agreement']:.4f} % argmax agreement "
+                        f"(see {csim.csim_dir(cfg)}/report.md)")
+    return {k: r[k] for k in ("frames", "backend", "io_type", "output_head", "logits_bit_exact_fraction",
+                              "max_abs_diff_lsb", "argmax_agreement", "passed", "csim_frames_per_s")} | {
+        "provenance": "csim (g++) vs Keras"}
+
+
+def _h_csim(s):
+    return (f"{s['frames']} frames: logits {_pct(s['logits_bit_exact_fraction'])} bit-exact, argmax "
+            f"{_pct(s['argmax_agreement'])} [csim (g++)]")
+
+
+def _convert(cfg):
+    from .convert import convert, hls_dir, layer_table
+
+    hm = convert(cfg)
+    rows = layer_table(hm)
+    return {"dir": str(hls_dir(cfg)), "layers": len(rows), "backend": cfg["hls"]["backend"],
+            "io_type": cfg["hls"]["io_type"], "strategy": cfg["hls"]["strategy"], "output_head": hm._fsic_output_head,
+            "multiplies_per_frame": int(sum(r.get("multiplies", 0) or 0 for r in rows))}
+
+
+def _h_convert(s):
+    return (f"{s['layers']} hls4ml layers, {s['backend']} {s['io_type']} {s['strategy']}, head {s['output_head']}, "
+            f"{s['multiplies_per_frame']:,} multiplies/frame")
+
+
+def stages() -> list[Stage]:
+    """The pipeline, in order."""
+    return [
+        Stage("train", ("seed", "model", "quant", "data", "train"), (), _train, _h_train,
+              ("train/float_model.h5", "train/w5a8_model.h5")),
+        Stage("evaluate", ("evaluate",), ("train",), _evaluate, _h_eval, ("evaluate/metrics.json",)),
+        Stage("convert", ("hls",), ("train",), _convert, _h_convert, ("hls/interface.json",)),
+        Stage("csim", ("csim",), ("convert",), _csim, _h_csim, ("csim/report.json",)),
+        Stage("wrap", (), ("convert",), _stage_fn("pipeline.cosim", "wrap_stage"),
+              _headline_fn("pipeline.cosim", "wrap_headline"), ("fsic/rtl/USER_PRJ0.v",)),
+        Stage("cosim", ("cosim",), ("wrap", "csim"), _stage_fn("pipeline.cosim", "run_stage"),
+              _headline_fn("pipeline.cosim", "stage_headline"), ("cosim/report.json",)),
+        Stage("firmware", (), ("wrap",), _stage_fn("pipeline.firmware", "run_stage"),
+              _headline_fn("pipeline.firmware", "stage_headline")),
+        Stage("estimate", ("hls",), ("train",), _stage_fn("pipeline.estimate", "run_stage"),
+              _headline_fn("pipeline.estimate", "stage_headline"), ("estimate/estimate.json",)),
+    ]
+
+
+# --- caching ----------------------------------------------------------------------------------------------------------
+def _section(cfg, dotted):
+    v = cfg
+    for part in dotted.split("."):
+        v = v.get(part) if isinstance(v, dict) else None
+    return v
+
+
+def stage_key(stage: Stage, cfg: dict, dep_keys: dict[str, str]) -> str:
+    payload = {"stage": stage.name, "version": VERSION, "config": {s: _section(cfg, s) for s in stage.sections},
+               "deps": {d: dep_keys[d] for d in stage.deps}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _record_path(cfg, name) -> Path:
+    return Path(cfg["build_dir"]) / ".stages" / f"{name}.json"
+
+
+def load_record(cfg, name) -> dict | None:
+    p = _record_path(cfg, name)
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_record(cfg, name, rec):
+    from keras_model.model_io import save_json
+
+    save_json(_record_path(cfg, name), rec)
+
+
+# --- the run ----------------------------------------------------------------------------------------------------------
+def run(cfg: dict, from_stage: str | None = None, only: str | None = None, report: bool = True) -> dict:
+    all_stages = stages()
+    names = [s.name for s in all_stages]
+    for opt, val in (("--from", from_stage), ("--only", only)):
+        if val is not None and val not in names:
+            raise UserError(f"{opt} {val}: unknown stage (stages: {', '.join(names)})")
+    force = set()
+    if from_stage:
+        force = set(names[names.index(from_stage):])
+    if only:
+        force = {only}
+    from tqdm import tqdm
+
+    keys: dict[str, str] = {}
+    results: list[dict] = []
+    t_all = time.time()
+    bar = tqdm(total=len(all_stages), desc="unet-fsic run", unit="stage", position=0, leave=True, disable=None,
+               bar_format="{desc}: {n_fmt}/{total_fmt} stages |{bar:20}| {elapsed}")
+    failed = None
+    for i, st in enumerate(all_stages, 1):
+        key = stage_key(st, cfg, keys)
+        keys[st.name] = key
+        rec = load_record(cfg, st.name)
+        bd = Path(cfg["build_dir"])
+        outputs_ok = all((bd / o).exists() for o in st.outputs)
+        skip_only = only is not None and st.name != only
+        cached = rec is not None and rec.get("key") == key and outputs_ok and st.name not in force
+        if skip_only:
+            if rec is None or rec.get("key") != key:
+                raise UserError(f"--only {only}: stage '{st.name}' it depends on is not up to date "
+                                f"(run `unet-fsic run` or `--from {st.name}` first)")
+            results.append({"stage": st.name, "status": "cached", "seconds": 0.0, "headline": st.headline(rec["summary"]),
+                            "summary": rec["summary"]})
+            bar.update(1)
+            continue
+        if cached:
+            tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: cached ({st.headline(rec['summary'])})")
+            results.append({"stage": st.name, "status": "cached", "seconds": 0.0,
+                            "headline": st.headline(rec["summary"]), "summary": rec["summary"]})
+            bar.update(1)
+            continue
+        tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: running")
+        t0 = time.time()
+        try:
+            summary = st.fn(cfg)
+        except UserError as e:
+            failed = (st.name, str(e))
+        except Exception as e:  # an internal failure: still one clear line, earlier stages intact
+            failed = (st.name, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        if failed:
+            p = _record_path(cfg, st.name)
+            if p.exists():
+                p.unlink()  # the stage's old record no longer describes its outputs
+            results.append({"stage": st.name, "status": "FAILED", "seconds": time.time() - t0,
+                            "headline": failed[1]})
+            break
+        dt = time.time() - t0
+        _write_record(cfg, st.name, {"key": key, "summary": summary, "seconds": dt, "finished": time.time()})
+        results.append({"stage": st.name, "status": "ran", "seconds": dt, "headline": st.headline(summary),
+                        "summary": summary})
+        tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: done in {dt:.0f} s ({st.headline(summary)})")
+        bar.update(1)
+    bar.close()
+    out = {"build_dir": cfg["build_dir"], "stages": results, "seconds": time.time() - t_all,
+           "all_cached": all(r["status"] == "cached" for r in results) and not failed}
+    if report and not failed:
+        from . import report as report_mod
+
+        paths = report_mod.write(cfg, {r["stage"]: r for r in results})
+        out["report"] = [str(p) for p in paths]
+    print_summary(out)
+    if failed:
+        raise UserError(f"stage '{failed[0]}' failed: {failed[1]} (earlier stages are kept; fix and re-run, "
+                        f"or `unet-fsic run CONFIG --from {failed[0]}`)")
+    return out
+
+
+def print_summary(out: dict):
+    rows = [(r["stage"], r["status"], f"{r['seconds']:.1f} s", r.get("headline", "")) for r in out["stages"]]
+    w = [max(len(x[i]) for x in rows + [("stage", "status", "time", "result")]) for i in range(3)]
+    print()
+    print(f"{'stage':<{w[0]}}  {'status':<{w[1]}}  {'time':>{w[2]}}  result")
+    print(f"{'-' * w[0]}  {'-' * w[1]}  {'-' * w[2]}  ------")
+    for s, st, t, h in rows:
+        print(f"{s:<{w[0]}}  {st:<{w[1]}}  {t:>{w[2]}}  {h}")
+    if out["all_cached"]:
+        print(f"\nevery stage was cached ({out['seconds']:.1f} s)")
+    else:
+        print(f"\ntotal {out['seconds']:.0f} s")
+    for p in out.get("report", []):
+        print(f"report: {p}")
+
+
+def clean_stage(cfg, name):
+    """Forget a stage's record (its outputs stay until the stage re-runs)."""
+    p = _record_path(cfg, name)
+    if p.exists():
+        p.unlink()
+
+
+def register_cli(add):
+    def cmd(args, cfg):
+        run(cfg, from_stage=args.from_stage, only=args.only_stage)
+        return 0
+
+    sp = add("run", cmd, "the whole flow: train, evaluate, convert, csim, wrap, cosim, firmware, estimate, report; "
+                         "stages cached by content")
+    sp.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
+    sp.add_argument("--only", dest="only_stage", metavar="STAGE", help="re-run just this stage")
+
+
+__all__ = ["run", "stages", "stage_key", "register_cli"]

@@ -1,0 +1,142 @@
+"""`unet-fsic run` end to end on a tiny config: every stage, the report (rendered in headless Chromium), caching,
+--from / --only, and a failing stage that leaves earlier results intact."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+TINY = {
+    "seed": 5,
+    "model": {"input_shape": [16, 16, 3], "base_filters": 2, "depth": 2},
+    "data": {"source": "synthetic", "synthetic": {"train": 24, "val": 8, "seed": 1}},
+    "train": {"float": {"epochs": 1, "batch_size": 8}, "qat": {"epochs": 1, "batch_size": 8}, "verbose": 0},
+    "evaluate": {"overlay_frames": 2},
+    "hls": {"reuse_factor": 4},
+    "csim": {"frames": 4},
+    "cosim": {"frames": 1, "simulators": ["icarus"]},
+}
+
+
+def _run(args, cwd, home):
+    env = {"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=1500, env=env)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    home = tmp_path_factory.mktemp("home")
+    cfgp = d / "tiny.yaml"
+    cfgp.write_text(yaml.safe_dump(dict(TINY, build_dir=str(d / "build"))))
+    r = _run(["run", str(cfgp)], d, home)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    return cfgp, d / "build", r, home
+
+
+def test_every_stage_ran_and_report_written(built):
+    cfgp, bd, r, _ = built
+    from pipeline.run import stages
+
+    names = [s.name for s in stages()]
+    for n in names:
+        rec = json.loads((bd / ".stages" / f"{n}.json").read_text())
+        assert rec["key"] and "summary" in rec, n
+    assert (bd / "report.md").is_file() and (bd / "report.html").is_file()
+    md = (bd / "report.md").read_text()
+    for section in ("## Accuracy: float vs W5A8", "## Segmentation overlays", "## C simulation fidelity",
+                    "## RTL co-simulation", "## FSIC register map", "## Resources and latency (estimate)",
+                    "## Configuration"):
+        assert section in md, section
+    assert "stage" in r.stdout and "total" in r.stdout  # the summary table
+    assert names == ["train", "evaluate", "convert", "csim", "wrap", "cosim", "firmware", "estimate"]
+    # the numbers in the report are the stages' own, with their provenance
+    cs = json.loads((bd / "csim" / "report.json").read_text())
+    co = json.loads((bd / "cosim" / "report.json").read_text())
+    assert cs["passed"] and co["passed"] and co["simulators"][0]["bit_exact_fraction"] == 1.0
+    assert "Provenance: **csim (g++)**" in md and "Provenance: **RTL sim**" in md and "Provenance: **estimate**" in md
+    assert "| icarus | 100.00 % | 1/1 |" in md
+    assert "| AP_START |" in md and "identity registers read H=16, W=16, C=3" in md
+    if shutil.which("riscv64-unknown-elf-gcc"):
+        assert (bd / "firmware" / "unet_fsic_example.elf").is_file() and "| arch | rv32i" in md
+    else:
+        assert "skipped: riscv64-unknown-elf-gcc not on PATH" in r.stdout
+
+
+def test_rerun_is_cached_and_fast(built):
+    cfgp, bd, _, home = built
+    r = _run(["run", str(cfgp)], cfgp.parent, home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "every stage was cached" in r.stdout
+    assert "running" not in r.stdout
+
+
+def test_from_and_only_rerun_selectively(built):
+    cfgp, bd, _, home = built
+    rec = {n: json.loads((bd / ".stages" / f"{n}.json").read_text())["finished"] for n in ("train", "cosim", "evaluate")}
+    r = _run(["run", str(cfgp), "--from", "firmware"], cfgp.parent, home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "firmware: running" in r.stdout and "estimate: running" in r.stdout
+    assert "train: cached" in r.stdout and "cosim: cached" in r.stdout
+    r = _run(["run", str(cfgp), "--only", "evaluate"], cfgp.parent, home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "evaluate: running" in r.stdout and "estimate: running" not in r.stdout
+    after = {n: json.loads((bd / ".stages" / f"{n}.json").read_text())["finished"] for n in rec}
+    assert after["train"] == rec["train"] and after["cosim"] == rec["cosim"] and after["evaluate"] > rec["evaluate"]
+    r = _run(["run", str(cfgp), "--only", "nosuchstage"], cfgp.parent, home)
+    assert r.returncode == 2 and "--only nosuchstage: unknown stage" in r.stderr
+
+
+def test_failed_stage_stops_and_keeps_earlier_results(built, tmp_path):
+    cfgp, bd, _, home = built
+    # a copy of the build whose trained W5A8 checkpoint is corrupt: evaluate must fail, train's record stays
+    bd2 = tmp_path / "build"
+    shutil.copytree(bd, bd2)
+    cfg = yaml.safe_load(cfgp.read_text())
+    cfg["build_dir"] = str(bd2)
+    cfg["evaluate"]["overlay_frames"] = 1  # changes evaluate's key only
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    (bd2 / "train" / "w5a8_model.h5").write_bytes(b"not a model")
+    r = _run(["run", str(p)], tmp_path, home)
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "stage 'evaluate' failed" in err[0] and "--from evaluate" in err[0]
+    assert (bd2 / ".stages" / "train.json").is_file()
+    assert not (bd2 / ".stages" / "evaluate.json").exists()
+
+
+def test_html_report_renders_in_chromium(built):
+    _, bd, _, _ = built
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (scripts/setup.sh installs it)")
+        pytest.skip("chromium not installed")
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={bd.parent / 'chrome-profile'}", "--virtual-time-budget=5000"]
+    url = (bd / "report.html").resolve().as_uri()
+    dom = subprocess.run([chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    for sid in ("accuracy", "segmentation-overlays", "c-simulation-fidelity", "rtl-co-simulation",
+                "fsic-register-map", "resources-and-latency-(estimate)", "configuration"):
+        assert f'id="{sid}"' in html, sid
+    import re
+
+    m = re.search(r'data-images-loaded="(\d+)"', html)
+    assert m and int(m.group(1)) >= 3, "embedded images (IoU chart, curves, overlays) did not decode"
+    r = subprocess.run([chromium, *flags, "--window-size=1200,2400", f"--screenshot={shot}", url],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
