@@ -14,7 +14,12 @@ Backends
 ``sim``   the cocotb RTL simulation of the build's wrapper (``<build>/fsic``, written by pipeline.wrap): one simulator
           process per device, serving register accesses and frame transfers over a loopback socket
           (firmware/host/uf_sim_server.py).  The HLS IP is simulated by ``fsic_wrapper/sim/ip_model.py`` calling a
-          Python model selected by ``model=`` ('module:factory', 'path/file.py:factory', default 'summod').
+          Python model selected by ``model=`` ('module:factory', 'path/file.py:factory'); by default the build's
+          compiled hls4ml C model (``fsic_wrapper/sim/uf_hls_ip.py``, when ``<build>/hls`` was converted and
+          compiled by ``unet-fsic csim`` / ``run``), else 'summod'.
+
+Input mapping: ``infer`` takes ordinary uint8 images and streams the codes the IP's ``ap_ufixed<8,0>`` input expects
+(``pipeline.csim.hardware_input``: byte + (byte >= 128), clipped to 255 -- the model's 8-bit quantizer of byte/255).
 
 Exceptions (all subclasses of :class:`UnetFsicError`)
 -----------------------------------------------------
@@ -183,6 +188,13 @@ class SimBackend:
         self.run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=self.work))
         self.log_path = Path(log) if log else self.run_dir / "sim.log"
         child_env = {"UF_HOST_PORT": str(port), "UF_MODEL": model or "", "UF_LATENCY": str(int(latency))}
+        if model is None:  # the build's own compiled hls4ml C model as the IP, when the build has one
+            itf = Path(build_dir) / "hls" / "interface.json"
+            libs = sorted((Path(build_dir) / "hls" / "firmware").glob("*.so"), key=lambda x: x.stat().st_mtime)
+            if itf.is_file() and libs:
+                child_env.update({"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": str(libs[-1].resolve()),
+                                  "UF_HLS_INTERFACE": str(itf.resolve())})
+        self.model = child_env["UF_MODEL"] or "summod"
         child_env.update({k: str(v) for k, v in (env or {}).items()})
         args = {"fsic": str(self.fsic), "sim": simulator, "work": str(self.run_dir), "env": child_env,
                 "pythonpath": [str(x) for x in (pythonpath or [])]}
@@ -417,20 +429,29 @@ class UnetFsic:
         lg = np.frombuffer(raw, dtype=np.int8)[:H * W * b["classes"]].reshape(H, W, b["classes"])
         return lg.copy() if logits else np.argmax(lg, axis=-1).astype(np.uint8)
 
-    def infer(self, image: np.ndarray, timeout: float | None = None, logits: bool = False) -> np.ndarray:
-        """One frame (H, W, C) uint8 -> (H, W) uint8 class map (or (H, W, classes) int8 logits of a logits build
-        with ``logits=True``)."""
-        return self.infer_batch(np.asarray(image)[None], timeout=timeout, logits=logits)[0]
+    def infer(self, image: np.ndarray, timeout: float | None = None, logits: bool = False,
+              codes: bool = False) -> np.ndarray:
+        """One frame (H, W, C) uint8 -> (H, W) uint8 class map (or (H, W, classes) int8 logit codes of a logits
+        build with ``logits=True``)."""
+        return self.infer_batch(np.asarray(image)[None], timeout=timeout, logits=logits, codes=codes)[0]
 
-    def infer_batch(self, images: np.ndarray, timeout: float | None = None, logits: bool = False) -> np.ndarray:
-        """(N, H, W, C) uint8 -> (N, H, W) class maps.  ``timeout``: seconds per frame (default: device timeout).
-        Raises DeviceErrorFlags when ERR is non-zero after a frame (results so far in ``.results``)."""
+    def infer_batch(self, images: np.ndarray, timeout: float | None = None, logits: bool = False,
+                    codes: bool = False) -> np.ndarray:
+        """(N, H, W, C) uint8 images -> (N, H, W) class maps.  Each image byte is mapped to the code the IP's
+        ``ap_ufixed<8,0>`` input expects (:func:`pipeline.csim.hardware_input`: the model's 8-bit input quantizer
+        of byte/255) before it is streamed; ``codes=True`` sends the bytes as they are (already codes).
+        ``timeout``: seconds per frame (default: device timeout).  Raises DeviceErrorFlags when ERR is non-zero
+        after a frame (results so far in ``.results``)."""
         b, R = self.build, self.R
         images = np.asarray(images)
         shape = (b["H"], b["W"], b["C"])
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
             raise ValueError(f"images must be uint8 of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), "
                              f"got {images.dtype} {images.shape}")
+        if not codes:
+            from .csim import hardware_input
+
+            images = hardware_input(images)
         tmo = self.timeout if timeout is None else float(timeout)
         v, names = self.error_flags()
         if v:

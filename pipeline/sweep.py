@@ -23,6 +23,7 @@ import hashlib
 import itertools
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -206,6 +207,13 @@ def float_key(cfg) -> str:
     return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def qat_key(cfg) -> str:
+    """W5A8 (QAT) checkpoints are shared by every point whose model/quantization/data/training settings agree (points
+    that differ only in hls settings such as the reuse factor or the output head)."""
+    ident = {k: cfg[k] for k in ("model", "quant", "data", "seed", "train")}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # results file
 def append_result(path: Path, record: dict) -> None:
@@ -297,7 +305,21 @@ def point_task(spec: dict, point: dict, cfg: dict, key: str, float_ckpt: str | N
     if float_ckpt:
         shutil.copyfile(float_ckpt, tdir / "float_model.h5")
     rec: dict = {"key": key, "point": point, "pid": os.getpid(), "timings": {}}
-    train.run(cfg, ("w5a8",))
+    # QAT once per training identity: a finished checkpoint of an identical training is copied, not recomputed
+    cache = Path(spec["build_dir"]) / "qat" / qat_key(cfg)
+    if (cache / "w5a8_model.h5").is_file():
+        shutil.copytree(cache, tdir, dirs_exist_ok=True)
+        rec["qat_cache"] = "hit"
+    else:
+        train.run(cfg, ("w5a8",))
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=".tmp-"))
+        shutil.copytree(tdir, tmp, dirs_exist_ok=True)
+        try:
+            os.replace(tmp, cache)  # atomic publish; a concurrent identical training may have won the race
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+        rec["qat_cache"] = "miss"
     rec["timings"]["train_s"] = time.time() - t0
     model = train.load_trained(cfg, "w5a8")
     x, y = data.load(cfg, "val")

@@ -5,7 +5,8 @@ back-pressure, ss_tvalid gaps, stream-rule monitor). The decoded stream words ar
 run independently (keras_model.data.to_model_input -> model -> argmax / logits * 2^frac of the IP output
 type), bit for bit.
 
-Runtime (2 cores, measured): ~3 min (two hls4ml compiles ~40 s each, two Verilator builds ~20 s each).
+Also: pipeline.host's sim backend on the same builds (its default IP is the build's compiled C model), and a
+wrong IP is detected. Runtime (2 cores, measured): ~5 min (four hls4ml compiles ~40 s each, Verilator builds ~20 s).
 """
 from __future__ import annotations
 
@@ -82,32 +83,62 @@ def _keras_reference(model_file, cfg, head):
     return codes.astype(np.int64)
 
 
-@pytest.mark.parametrize("backend,head", [("Vitis", "argmax"), ("Vivado", "logits")])
-def test_cosim_equals_keras_on_both_simulators(model_file, tmp_path, backend, head):
-    _require_sims()
+@pytest.fixture(scope="module", params=[("Vitis", "argmax"), ("Vivado", "logits")], ids=["Vitis-argmax",
+                                                                                          "Vivado-logits"])
+def built(request, model_file, tmp_path_factory):
+    """A converted + compiled (csim) + wrapped build of the reduced model: (cfg, build_dir, head)."""
     from pipeline import cosim, csim
 
-    cfg = _cfg(tmp_path / "b", model_file, backend=backend, output_head=head)
+    backend, head = request.param
+    bd = tmp_path_factory.mktemp(head) / "b"
+    cfg = _cfg(bd, model_file, backend=backend, output_head=head)
     assert csim.run(cfg)["passed"]  # converts + compiles the C model the cosim IP runs
     s = cosim.write_wrap(cfg)
-    assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list((tmp_path / "b").glob(".fsic.tmp-*"))
+    assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list(bd.glob(".fsic.tmp-*"))
+    return cfg, bd, head
+
+
+def test_cosim_equals_keras_on_both_simulators(built, model_file):
+    _require_sims()
+    from pipeline import cosim
+
+    cfg, bd, head = built
     r = cosim.run(cfg)
     assert r["kind"] == "open" and "not on PATH" in r["provenance"]
     assert [x["simulator"] for x in r["simulators"]] == SIMS
     ref = _keras_reference(model_file, cfg, head)
     if head == "argmax":
         assert len(np.unique(ref)) >= 4, "degenerate golden: too few classes"
-    p = json.loads((tmp_path / "b" / "fsic" / "python" / "unet_fsic_build.json").read_text())
+    p = json.loads((bd / "fsic" / "python" / "unet_fsic_build.json").read_text())
     for x in r["simulators"]:
-        got = np.load(tmp_path / "b" / "cosim" / f"outputs_{x['simulator']}.npz")["outputs"]
+        got = np.load(bd / "cosim" / f"outputs_{x['simulator']}.npz")["outputs"]
         np.testing.assert_array_equal(got, ref, err_msg=x["simulator"])
         assert x["passed"] and x["bit_exact_fraction"] == 1.0 and x["protocol_violations"] == 0
         assert x["counters"] == {"frames_done": FRAMES, "frames_in": FRAMES, "words_in": FRAMES * p["words_in"],
                                  "words_out": FRAMES * p["words_out"], "err": 0}
     assert r["passed"]
-    md = (tmp_path / "b" / "cosim" / "report.md").read_text()
+    md = (bd / "cosim" / "report.md").read_text()
     assert "RTL simulation" in md and "**PASS**" in md
-    assert not list((tmp_path / "b" / "cosim").glob(".run-*"))
+    assert not list((bd / "cosim").glob(".run-*"))
+
+
+def test_host_driver_sim_backend_on_the_build(built, model_file):
+    """pipeline.host's sim backend on a real build: its default IP is the build's compiled hls4ml C model; ordinary
+    images in (the driver maps them to the input codes), Keras's answer out; identity = the generated build."""
+    _require_sims()
+    from keras_model import data
+    from pipeline import host
+
+    cfg, bd, head = built
+    images, _ = data.load(cfg, "val")
+    ref = _keras_reference(model_file, cfg, head)
+    with host.open(bd, backend="sim", latency=20, timeout=120.0) as dev:
+        assert dev.backend.model == "uf_hls_ip:factory"
+        ident = dev.identity()
+        got = dev.infer_batch(images[:FRAMES], logits=head == "logits")
+    p = json.loads((bd / "fsic" / "python" / "unet_fsic_build.json").read_text())
+    assert ident["model_hash"] == p["model_hash"] and (ident["H"], ident["W"], ident["C"]) == (16, 16, 3)
+    np.testing.assert_array_equal(got.astype(np.int64), ref)
 
 
 def test_cosim_detects_a_wrong_ip(model_file, tmp_path):

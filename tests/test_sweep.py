@@ -93,3 +93,23 @@ def test_sweep_localcluster_kill_worker_and_resume(tmp_path):
     assert (bd / "pareto.png").stat().st_size > 10_000
     md = (bd / "results.md").read_text()
     assert "estimate (unet-fsic model" in md and md.count("| W") == 4
+
+
+def test_points_differing_only_in_hls_share_one_qat_training(tmp_path):
+    """qat_key ignores hls settings and follows training settings; a second point with another reuse factor copies
+    the first point's W5A8 checkpoint (cache hit) instead of retraining, and gets the same Keras accuracy."""
+    spec = sweep.load_spec(SPEC)
+    spec["build_dir"] = str(tmp_path / "sw")
+    a, ka = sweep.resolve_point(spec, {"weight_bits": 4, "act_bits": 8, "reuse": 2})
+    b, kb = sweep.resolve_point(spec, {"weight_bits": 4, "act_bits": 8, "reuse": 8})
+    c, _ = sweep.resolve_point(spec, {"weight_bits": 5, "act_bits": 8, "reuse": 2})
+    assert ka != kb and sweep.qat_key(a) == sweep.qat_key(b) != sweep.qat_key(c)
+    fl = sweep.train_float_task(a, str(tmp_path / "sw" / "float" / sweep.float_key(a)))
+    ra = sweep.point_task(spec, {"weight_bits": 4, "act_bits": 8, "reuse": 2}, a, ka, fl)
+    rb = sweep.point_task(spec, {"weight_bits": 4, "act_bits": 8, "reuse": 8}, b, kb, fl)
+    assert ra["qat_cache"] == "miss" and rb["qat_cache"] == "hit"
+    assert ra["keras"] == rb["keras"]
+    assert ra["hw"]["LUT"] != rb["hw"]["LUT"]  # the hardware side still differs per point
+    wa = Path(a["build_dir"]) / "train" / "w5a8_model.h5"
+    wb = Path(b["build_dir"]) / "train" / "w5a8_model.h5"
+    assert wa.read_bytes() == wb.read_bytes()

@@ -2,9 +2,10 @@
 with ``model(frame uint8[H, W, C]) -> (H, W) class indices`` (see fsic_wrapper/sim/ip_model.py).
 
 keras_argmax  a QKeras model as the IP: UF_KERAS_MODEL = path of a JSON {"config": <partial config for
-              pipeline.config.validate>, "weights": <.npz of model.get_weights() as arr_0..>}; returns the argmax of
-              the model's logits for the frame scaled by keras_model.data.to_model_input.  Stand-in until the
-              hls4ml C-simulation model is available (swap the UF_MODEL spec).
+              pipeline.config.validate>, "weights": <.npz of model.get_weights() as arr_0..>}; the frame holds the
+              stream's input codes (value = code / 256, what the model's 8-bit input quantizer produces); returns
+              the argmax of the model's logits. A stand-in for builds without a compiled hls4ml model (the sim
+              backend's default IP is the build's compiled C model, fsic_wrapper/sim/uf_hls_ip.py).
 overflow      returns class index == classes everywhere (the wrapper flags ERR.OVERFLOW).
 hang          never returns (blocks the simulator; the host must time out by wall clock).
 """
@@ -19,7 +20,6 @@ import numpy as np
 def keras_argmax(p: dict):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras_model  # noqa: F401  (QKeras/TF compat fixes before qkeras)
-    from keras_model.data import to_model_input
     from keras_model.model import build_model
     from pipeline.config import validate
 
@@ -34,7 +34,8 @@ def keras_argmax(p: dict):
                          f"{p['H']}x{p['W']}x{p['C']}/{p['classes']}")
 
     def run(frame):
-        y = model(to_model_input(frame[None]), training=False).numpy()[0]
+        x = (np.asarray(frame, dtype=np.float32) / 256.0)[None]  # codes -> the quantized input values
+        y = model(x, training=False).numpy()[0]
         return np.argmax(y, axis=-1)
     return run
 
