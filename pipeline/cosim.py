@@ -190,10 +190,12 @@ def _run_open(config, frames_u8, sims, latency, work: Path, progress: bool) -> l
 
     from .csim import hardware_input
 
-    fsic = fsic_dir(config)
+    # absolute paths only: the simulator runs in its own working directory
+    fsic = fsic_dir(config).resolve()
+    work = work.resolve()
     if not (fsic / "python" / "unet_fsic_build.json").is_file():
         raise UserError(f"{fsic}: missing -- run `unet-fsic wrap CONFIG` first")
-    lib = _ensure_compiled(config)
+    lib = _ensure_compiled(config).resolve()
     srcs = [Path(line) if Path(line).is_absolute() else fsic / line
             for line in (fsic / "filelist_sim.f").read_text().split() if line.endswith(".v")]
     np.savez(work / "frames.npz", frames=hardware_input(frames_u8))
@@ -214,7 +216,7 @@ def _run_open(config, frames_u8, sims, latency, work: Path, progress: bool) -> l
         runner = get_runner(sim)
         bdir = work / f"sim_{sim}"
         build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"] if sim == "verilator" else []
-        log = cosim_dir(config) / f"{sim}.log"
+        log = cosim_dir(config).resolve() / f"{sim}.log"
         log.unlink(missing_ok=True)
         with _stdout_to(log):
             runner.build(verilog_sources=srcs, includes=[fsic / "rtl"], hdl_toplevel="USER_PRJ0", build_dir=bdir,
@@ -222,12 +224,15 @@ def _run_open(config, frames_u8, sims, latency, work: Path, progress: bool) -> l
         t_build = time.time() - t0
         out = work / f"out_{sim}.npz"
         env = {"UF_BUILD_JSON": str(fsic / "python" / "unet_fsic_build.json"), "UF_MODEL": "uf_hls_ip:factory",
-               "UF_HLS_LIB": str(lib), "UF_HLS_INTERFACE": str(hls_dir(config) / "interface.json"),
+               "UF_HLS_LIB": str(lib), "UF_HLS_INTERFACE": str(hls_dir(config).resolve() / "interface.json"),
                "UF_LATENCY": str(latency), "UF_FRAMES_NPZ": str(work / "frames.npz"), "UF_OUT_NPZ": str(out)}
-        with _stdout_to(log):
-            xml = runner.test(hdl_toplevel="USER_PRJ0", test_module="test_cosim_frames",
-                              testcase=["test_cosim_frames"], build_dir=bdir, test_dir=work, extra_env=env)
-        total, failed = get_results(Path(xml))
+        try:
+            with _stdout_to(log):
+                xml = runner.test(hdl_toplevel="USER_PRJ0", test_module="test_cosim_frames",
+                                  testcase=["test_cosim_frames"], build_dir=bdir, test_dir=work, extra_env=env)
+            total, failed = get_results(Path(xml))
+        except (SystemExit, RuntimeError, OSError) as e:  # the runner exits when the simulation dies
+            raise UserError(f"cosim: the {sim} simulation terminated abnormally ({e}); see {log}") from None
         r = {"simulator": sim, "tests": total, "failed": failed, "build_s": round(t_build, 1),
              "wall_s": round(time.time() - t0, 1), "log": str(log)}
         if out.is_file():

@@ -553,6 +553,7 @@ def register_cli(add):
             res = estimate(cfg)
             save_json(out / "estimate.json", res)
             (out / "estimate.md").write_text(to_markdown(res))
+            plot_utilization(res, out / "utilization.png")
             print(to_markdown(res))
         print(f"[estimate] outputs in {out}")
         return 0

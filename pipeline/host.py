@@ -162,7 +162,8 @@ class SimBackend:
     def __init__(self, build_dir: Path, model: str | None = None, simulator: str = "icarus", latency: int = 8,
                  startup_timeout: float = 180.0, cycle_budget: int | None = None, env: dict | None = None,
                  pythonpath: list | None = None, log: str | Path | None = None, **_):
-        self.fsic = Path(build_dir) / "fsic"
+        build_dir = Path(build_dir).resolve()  # the simulator runs in its own working directory
+        self.fsic = build_dir / "fsic"
         if not (self.fsic / "rtl" / "USER_PRJ0.v").exists():
             raise NoHardwareError(f"sim backend: no wrapper RTL in {self.fsic} (run pipeline.wrap.write_wrapper)")
         tool = {"icarus": "iverilog", "verilator": "verilator"}.get(simulator)

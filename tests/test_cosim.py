@@ -83,19 +83,27 @@ def _keras_reference(model_file, cfg, head):
     return codes.astype(np.int64)
 
 
-@pytest.fixture(scope="module", params=[("Vitis", "argmax"), ("Vivado", "logits")], ids=["Vitis-argmax",
-                                                                                          "Vivado-logits"])
-def built(request, model_file, tmp_path_factory):
-    """A converted + compiled (csim) + wrapped build of the reduced model: (cfg, build_dir, head)."""
-    from pipeline import cosim, csim
+_BUILDS: dict = {}
 
-    backend, head = request.param
-    bd = tmp_path_factory.mktemp(head) / "b"
-    cfg = _cfg(bd, model_file, backend=backend, output_head=head)
-    assert csim.run(cfg)["passed"]  # converts + compiles the C model the cosim IP runs
-    s = cosim.write_wrap(cfg)
-    assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list(bd.glob(".fsic.tmp-*"))
-    return cfg, bd, head
+
+def _built(head, model_file, tmp_path_factory):
+    """A converted + compiled (csim) + wrapped build of the reduced model, once per head: (cfg, build_dir, head)."""
+    if head not in _BUILDS:
+        from pipeline import cosim, csim
+
+        backend = {"argmax": "Vitis", "logits": "Vivado"}[head]
+        bd = tmp_path_factory.mktemp(head) / "b"
+        cfg = _cfg(bd, model_file, backend=backend, output_head=head)
+        assert csim.run(cfg)["passed"]  # converts + compiles the C model the cosim IP runs
+        s = cosim.write_wrap(cfg)
+        assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list(bd.glob(".fsic.tmp-*"))
+        _BUILDS[head] = (cfg, bd, head)
+    return _BUILDS[head]
+
+
+@pytest.fixture(scope="module", params=["argmax", "logits"], ids=["Vitis-argmax", "Vivado-logits"])
+def built(request, model_file, tmp_path_factory):
+    return _built(request.param, model_file, tmp_path_factory)
 
 
 def test_cosim_equals_keras_on_both_simulators(built, model_file):
@@ -141,33 +149,32 @@ def test_host_driver_sim_backend_on_the_build(built, model_file):
     np.testing.assert_array_equal(got.astype(np.int64), ref)
 
 
-def test_cosim_detects_a_wrong_ip(model_file, tmp_path):
+def test_cosim_detects_a_wrong_ip(model_file, tmp_path, tmp_path_factory):
     """The check can fail: the same wrapper with the C model of a *different* network as the IP is reported as a
     mismatch (and `unet-fsic cosim` exits 1)."""
     _require_sims()
     from _support import randomize_weights
     from keras_model.model import build_model
-    from pipeline import cosim, csim
+    from pipeline import csim
 
+    _, good_bd, _ = _built("argmax", model_file, tmp_path_factory)
     other = tmp_path / "other.h5"
     m = build_model(validate({"model": MODEL}), quantized=True)
     randomize_weights(m, seed=14)
     m.save(other)
-    good = _cfg(tmp_path / "b", model_file)
-    bad = _cfg(tmp_path / "x", other)
-    csim.run(bad)
-    csim.run(good)
-    cosim.write_wrap(good)
+    csim.run(_cfg(tmp_path / "x", other))
+    shutil.copytree(good_bd, tmp_path / "b")
     shutil.rmtree(tmp_path / "b" / "hls")  # swap the IP: the other network's compiled project
     shutil.copytree(tmp_path / "x" / "hls", tmp_path / "b" / "hls")
-    cfgp = tmp_path / "good.yaml"
     raw = _raw(tmp_path / "b", model_file)
     raw["cosim"]["simulators"] = ["icarus"]
+    cfgp = tmp_path / "good.yaml"
     cfgp.write_text(yaml.safe_dump(raw))
     env = dict(os.environ, PYTHONPATH=str(REPO))
     res = subprocess.run([sys.executable, "-m", "pipeline.cli", "cosim", str(cfgp)], capture_output=True, text=True,
                          env=env, timeout=600)
     assert res.returncode == 1, res.stderr[-2000:]
+    assert "co-simulation outputs differ from Keras" in res.stderr
     rep = json.loads((tmp_path / "b" / "cosim" / "report.json").read_text())
     assert not rep["passed"] and rep["simulators"][0]["bit_exact_fraction"] < 1.0
 

@@ -36,7 +36,8 @@ def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("run")
     home = tmp_path_factory.mktemp("home")
     cfgp = d / "tiny.yaml"
-    cfgp.write_text(yaml.safe_dump(dict(TINY, build_dir=str(d / "build"))))
+    cfgp.write_text(yaml.safe_dump(dict(TINY, build_dir="build")))  # relative: to the working directory, as in
+    # hls4ml_configs/default.yaml (the simulator and g++ run elsewhere; every path handed to them must be resolved)
     r = _run(["run", str(cfgp)], d, home)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     return cfgp, d / "build", r, home
