@@ -40,7 +40,7 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
     # stages
     b.append(("h2", "Stages"))
     rows = [[n, r["status"], f"{r['seconds']:.1f} s", r.get("headline", "")] for n, r in stages.items()]
-    b.append(("table", ["stage", "status", "time", "result"], rows))
+    b.append(("table", ["stage", "status", "time (when it ran)", "result"], rows))
 
     # accuracy
     b.append(("h2", "Accuracy: float vs W5A8"))

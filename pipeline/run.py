@@ -196,13 +196,13 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
             if rec is None or rec.get("key") != key:
                 raise UserError(f"--only {only}: stage '{st.name}' it depends on is not up to date "
                                 f"(run `unet-fsic run` or `--from {st.name}` first)")
-            results.append({"stage": st.name, "status": "cached", "seconds": 0.0, "headline": st.headline(rec["summary"]),
+            results.append({"stage": st.name, "status": "cached", "seconds": rec.get("seconds", 0.0), "headline": st.headline(rec["summary"]),
                             "summary": rec["summary"]})
             bar.update(1)
             continue
         if cached:
             tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: cached ({st.headline(rec['summary'])})")
-            results.append({"stage": st.name, "status": "cached", "seconds": 0.0,
+            results.append({"stage": st.name, "status": "cached", "seconds": rec.get("seconds", 0.0),
                             "headline": st.headline(rec["summary"]), "summary": rec["summary"]})
             bar.update(1)
             continue
@@ -243,6 +243,7 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
 
 
 def print_summary(out: dict):
+    # a cached stage shows the time it took when it ran
     rows = [(r["stage"], r["status"], f"{r['seconds']:.1f} s", r.get("headline", "")) for r in out["stages"]]
     w = [max(len(x[i]) for x in rows + [("stage", "status", "time", "result")]) for i in range(3)]
     print()

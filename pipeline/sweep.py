@@ -4,9 +4,13 @@ A sweep spec (``hls4ml_configs/sweep_*.yaml``, validated here, one-line errors) 
 applied to every point, and axes. The cartesian product of the axes (plus any explicit ``points``) gives the points;
 each point's *resolved* build config is hashed (sha256 of its canonical JSON + the per-point settings) to its key.
 
+Axes (and keys of explicit ``points``): weight_bits, act_bits, width_multiplier, reuse (an RF, or {reuse_factor,
+reuse_factors, strategy, name}), output_head, fold_batchnorm.
+
 Per point (in a Dask worker, TF limited to one thread): W5A8 QAT fine-tuned from a float checkpoint
 (``train.mode: finetune``; one float model per channel-width multiplier, trained first, itself a cached task) or QAT
-from scratch (``train.mode: qat``); Keras pixel accuracy and mIoU on the validation split; optional C-simulation
+from scratch (``train.mode: qat``) -- once per training identity (:func:`qat_key`): points that differ only in hls
+settings copy the finished checkpoint; Keras pixel accuracy and mIoU on the validation split; optional C-simulation
 fidelity through :mod:`pipeline.csim` (``csim.enabled``); the offline estimate (:mod:`pipeline.estimate`) or, with
 ``vendor: true`` and a vendor tool on PATH, synthesis numbers.
 
@@ -31,7 +35,7 @@ import yaml
 
 from .errors import ConfigError, UserError
 
-AXES = ("weight_bits", "act_bits", "width_multiplier", "reuse", "output_head")
+AXES = ("weight_bits", "act_bits", "width_multiplier", "reuse", "output_head", "fold_batchnorm")
 SPEC_KEYS = {"base_config", "build_dir", "overrides", "axes", "points", "train", "csim", "vendor", "workers",
              "scheduler", "description"}
 
@@ -180,6 +184,8 @@ def resolve_point(spec, point: dict, base_user: dict | None = None) -> tuple[dic
         upd.setdefault("model", {})["width_multiplier"] = point["width_multiplier"]
     if "output_head" in point:
         upd.setdefault("hls", {})["output_head"] = point["output_head"]
+    if "fold_batchnorm" in point:
+        upd.setdefault("hls", {})["fold_batchnorm"] = point["fold_batchnorm"]
     if "reuse" in point:
         ro = _reuse_override(point["reuse"])
         if ro:
@@ -353,7 +359,7 @@ def point_task(spec: dict, point: dict, cfg: dict, key: str, float_ckpt: str | N
     rec["config"] = {"weight_bits": cfg["quant"]["weight_bits"], "act_bits": cfg["quant"]["act_bits"],
                      "width_multiplier": cfg["model"]["width_multiplier"], "reuse_factor": cfg["hls"]["reuse_factor"],
                      "reuse_factors": cfg["hls"]["reuse_factors"], "strategy": cfg["hls"]["strategy"],
-                     "output_head": cfg["hls"]["output_head"]}
+                     "output_head": cfg["hls"]["output_head"], "fold_batchnorm": cfg["hls"]["fold_batchnorm"]}
     del np
     return rec
 
@@ -450,7 +456,8 @@ def pareto_front(recs, x_key: str) -> list[dict]:
 def _label(r):
     c = r["config"]
     rf = "RF*" if c.get("reuse_factors") else f"RF{c['reuse_factor']}"
-    return f"W{c['weight_bits']}A{c['act_bits']} x{c['width_multiplier']:g} {rf}"
+    bn = " BNfold" if c.get("fold_batchnorm") else ""
+    return f"W{c['weight_bits']}A{c['act_bits']} x{c['width_multiplier']:g} {rf}{bn}"
 
 
 def plot_pareto(recs, path: Path):
