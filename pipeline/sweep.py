@@ -434,7 +434,8 @@ def run(spec: dict, scheduler: str | None = None, workers: int | None = None, pr
     recs = read_results(results_path)
     (out / "results.md").write_text(to_markdown(recs, spec))
     if recs:
-        plot_pareto(recs, out / "pareto.png")
+        part = resolve_point(spec, expand(spec)[0])[0]["hls"]["part"] if expand(spec) else None
+        plot_pareto(recs, out / "pareto.png", part)
     summary["wall_s"] = time.time() - t0
     summary["results"] = str(results_path)
     return summary
@@ -460,27 +461,42 @@ def _label(r):
     return f"W{c['weight_bits']}A{c['act_bits']} x{c['width_multiplier']:g} {rf}{bn}"
 
 
-def plot_pareto(recs, path: Path):
+def plot_pareto(recs, path: Path, part: str | None = None):
+    """mIoU vs LUT (log scale) / BRAM36 / ms per frame, Pareto fronts in red; the part's capacity (LUT, BRAM36) and
+    the 5 ms/frame target as dashed lines. Hardware axes are labelled with their provenance (estimate or vendor)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axs = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, (k, lab) in zip(axs, (("LUT", "LUT"), ("BRAM36", "BRAM36"), ("interval_ms", "ms / frame"))):
+    from .estimate import part_capacity
+
+    est = "estimate" in recs[0]["hw"]["provenance"]
+    try:
+        cap = part_capacity(part) if part else None
+    except UserError:  # a part without a capacity table: no capacity lines
+        cap = None
+    fig, axs = plt.subplots(1, 3, figsize=(15, 4.8))
+    for ax, (k, lab) in zip(axs, (("LUT", "LUT"), ("BRAM36", "BRAM36"), ("interval_ms", "ms / frame at the clock"))):
         xs = [r["hw"][k] for r in recs]
         ys = [100 * r["keras"]["miou"] for r in recs]
-        ax.scatter(xs, ys, s=25)
+        ax.scatter(xs, ys, s=25, c=["#2ca02c" if r["hw"].get("fits") else "#1f77b4" for r in recs], zorder=3)
         for r, x_, y_ in zip(recs, xs, ys):
-            ax.annotate(_label(r), (x_, y_), fontsize=6)
+            ax.annotate(_label(r), (x_, y_), fontsize=6, xytext=(3, 2), textcoords="offset points")
         fr = pareto_front(recs, k)
         ax.plot([r["hw"][k] for r in fr], [100 * r["keras"]["miou"] for r in fr], "r--", lw=1, label="Pareto front")
-        ax.set_xlabel(f"{lab} (estimate)" if "estimate" in recs[0]["hw"]["provenance"] else lab)
-        ax.set_ylabel("mIoU % (Keras, val)")
+        if cap and k in cap:
+            ax.axvline(cap[k], color="k", ls=":", lw=1, label=f"{part} capacity")
+        if k == "interval_ms":
+            ax.axvline(5.0, color="k", ls=":", lw=1, label="5 ms/frame")
+        if k == "LUT":
+            ax.set_xscale("log")
+        ax.set_xlabel(f"{lab} ({'estimate' if est else 'vendor report'})")
+        ax.set_ylabel("mIoU % (Keras, validation)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    prov = recs[0]["hw"]["provenance"]
-    fig.suptitle(f"Accuracy vs resources — hardware axes: {prov[:110]}", fontsize=8)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Accuracy vs resources (green: fits the part) -- hardware axes: "
+                 + ("estimate, not synthesis (docs/estimate.md)" if est else "vendor reports"), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
