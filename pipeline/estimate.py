@@ -196,9 +196,10 @@ def compute_layer(spec: dict, strategy: str = "Resource") -> dict:
         mc = mult_cost(spec.get("scale_bits", 8), ab, mults, False)
         row.update(rf=rf, mults=mults, mapping=mc["mapping"], cycles=h * w * rf)
         row["DSP"] += mc["DSP"]
-        row["LUT"] += mc["LUT"] + mults * acc + cin * spec.get("out_bits", 16) // 2
+        folded = bool(spec.get("folded"))  # shift moved into the conv bias: no bias adders, no bias storage
+        row["LUT"] += mc["LUT"] + (0 if folded else mults * acc) + cin * spec.get("out_bits", 16) // 2
         row["FF"] += mc["FF"] + cin * spec.get("out_bits", 16)
-        row["weight_bits"] = 2 * cin * spec.get("scale_bits", 8)
+        row["weight_bits"] = (1 if folded else 2) * cin * spec.get("scale_bits", 8)
     elif kind in ("map", "concat", "clone", "pad", "pool"):
         c = max(cin, cout)
         row["LUT"] += c * ab * (2 if kind in ("map", "pool") else 1) // 2
@@ -307,13 +308,13 @@ def layer_specs(config, model=None) -> tuple[list[dict], "object"]:
                       width=co * abits, out_pixels=ho * wo, channels=co, bits=abits)
             publish(name, f, (ho, wo, co), abits + 8)
         elif "BatchNorm" in cls:
-            if fold:
-                out_of[name] = out_of.pop(inb[0].name)
-                bits_of[name] = bits_of[inb[0].name]
-                continue
+            # hls.fold_batchnorm moves only the BN shift into the conv bias (pipeline/extensions/fxp_batchnorm.py);
+            # the per-channel scale stays a BatchNorm process (a multiply without the bias add), so the conv
+            # weights stay 5-bit -- the process is still there
             obits = int(getattr(lay, "out_bits", 16))
             sp = {"name": name, "kind": "bn", "in_hw": (hi, wi), "cin": ci, "rf": rf, "a_bits": ain,
-                  "scale_bits": int(getattr(lay, "scale_bits", 8)), "out_bits": obits, "acc_bits": ain + 8}
+                  "scale_bits": int(getattr(lay, "scale_bits", 8)), "out_bits": obits, "acc_bits": ain + 8,
+                  "folded": fold}
             row = compute_layer(sp)
             specs.append(row)
             f = g.add(name, "map", [take(inb[0].name)], pixels=hi * wi, ii=row["rf"], lat=row["rf"] + 3,

@@ -54,3 +54,24 @@ def test_default_unet_estimate():
     assert sorted(r["fifo"]["skip_fifos"]) == [f"enc{i}_relu2_clone_out1" for i in range(1, 5)]
     assert r["fifo"]["estimated"]["BRAM36"] < r["fifo"]["hls4ml_default"]["BRAM36"]
     assert math.isclose(r["interval_ms"], r["interval_cycles"] * 1e-5)
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_processes_match_the_converted_project(fold):
+    """The estimator models the processes the converter really generates: as many conv / convT / BatchNorm processes
+    as the hls4ml project has (with hls.fold_batchnorm the BN scale stays a layer -- only its shift is folded)."""
+    import keras_model  # noqa: F401
+    from keras_model.model import build_model
+    from pipeline.config import validate
+    from pipeline.convert import convert
+
+    cfg = validate({"build_dir": "/nonexistent", "model": {"input_shape": [16, 16, 3], "base_filters": 2, "depth": 2},
+                    "hls": {"fold_batchnorm": fold}})
+    model = build_model(cfg, quantized=True)
+    hm = convert(cfg, model=model, write=False)
+    hls = [n.class_name for n in hm.get_layers()]
+    specs, _ = E.layer_specs(cfg, model)
+    kinds = [r["kind"] for r in specs]
+    assert kinds.count("bn") == hls.count("BatchNormalization") == 2 * 2 * 2 + 2  # 2 per block, 5 blocks
+    assert kinds.count("convt") == hls.count("FsicConv2DTranspose") == 2
+    assert kinds.count("conv") == sum(hls.count(c) for c in ("Conv2D", "PointwiseConv2D"))
