@@ -118,10 +118,6 @@ def write_wrap(config) -> dict:
             "model_hash": f"0x{p['model_hash']:08X}", "dir": str(fsic_dir(config))}
 
 
-def wrap_stage(config) -> dict:
-    return write_wrap(config)
-
-
 def wrap_headline(s: dict) -> str:
     p = s["params"]
     return (f"USER_PRJ0 for {p['hls_top_name']} ({p['output_mode']}), {p['words_in']} words in / {p['words_out']} "
@@ -133,18 +129,19 @@ def cosim_dir(config) -> Path:
     return Path(config["build_dir"]) / "cosim"
 
 
-def _compiled_lib(config) -> Path | None:
-    libs = sorted((hls_dir(config) / "firmware").glob("*.so"), key=lambda p: p.stat().st_mtime)
+def compiled_lib(build_dir) -> Path | None:
+    """The newest shared library ``hls_model.compile()`` wrote into ``<build_dir>/hls/firmware`` (None if none)."""
+    libs = sorted((Path(build_dir) / "hls" / "firmware").glob("*.so"), key=lambda p: p.stat().st_mtime)
     return libs[-1] if libs else None
 
 
 def _ensure_compiled(config) -> Path:
-    lib = _compiled_lib(config)
+    lib = compiled_lib(config["build_dir"])
     if lib is None:  # csim not run yet: convert + compile (g++) here
         from .convert import convert
 
         convert(config).compile()
-        lib = _compiled_lib(config)
+        lib = compiled_lib(config["build_dir"])
     if lib is None:
         raise UserError(f"{hls_dir(config)}/firmware: hls4ml compile produced no shared library")
     return lib
@@ -305,7 +302,7 @@ def run(config, frames=None, simulators=None, progress=None) -> dict:
             res = _run_open(config, images, sims, int(config["cosim"]["ip_latency"]), work, progress)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        p = wrap_params(config)
+        p = json.loads((fsic_dir(config) / "python" / "unet_fsic_build.json").read_text())  # the simulated build
         per = []
         for r in res:
             got = r.pop("outputs", None)

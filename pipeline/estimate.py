@@ -508,8 +508,8 @@ def plot_utilization(res: dict, path: Path) -> Path:
 
 
 # --- run stage -------------------------------------------------------------------------------------------------------
-def run_stage(config) -> dict:
-    """``unet-fsic run``'s estimate stage: BUILD/estimate/estimate.{json,md}; returns the headline figures."""
+def write_estimate(config) -> dict:
+    """Estimate the build and write BUILD/estimate/estimate.{json,md} + utilization.png; returns the estimate."""
     from keras_model.model_io import save_json
 
     res = estimate(config)
@@ -517,6 +517,12 @@ def run_stage(config) -> dict:
     save_json(out / "estimate.json", res)
     (out / "estimate.md").write_text(to_markdown(res))
     plot_utilization(res, out / "utilization.png")
+    return res
+
+
+def run_stage(config) -> dict:
+    """``unet-fsic run``'s estimate stage (:func:`write_estimate`); returns the headline figures."""
+    res = write_estimate(config)
     t = res["totals"]
     return {"provenance": res["provenance"], "part": res["part"], "clock_MHz": round(1000 / res["clock_ns"], 1),
             "LUT": t["LUT"], "FF": t["FF"], "BRAM36": t["BRAM36"], "DSP": t["DSP"],
@@ -551,10 +557,7 @@ def register_cli(add):
             res = synthesize(cfg)
             save_json(out / "vendor_report.json", res)
         else:
-            res = estimate(cfg)
-            save_json(out / "estimate.json", res)
-            (out / "estimate.md").write_text(to_markdown(res))
-            plot_utilization(res, out / "utilization.png")
+            res = write_estimate(cfg)
             print(to_markdown(res))
         print(f"[estimate] outputs in {out}")
         return 0

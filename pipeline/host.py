@@ -190,11 +190,13 @@ class SimBackend:
         self.log_path = Path(log) if log else self.run_dir / "sim.log"
         child_env = {"UF_HOST_PORT": str(port), "UF_MODEL": model or "", "UF_LATENCY": str(int(latency))}
         if model is None:  # the build's own compiled hls4ml C model as the IP, when the build has one
-            itf = Path(build_dir) / "hls" / "interface.json"
-            libs = sorted((Path(build_dir) / "hls" / "firmware").glob("*.so"), key=lambda x: x.stat().st_mtime)
-            if itf.is_file() and libs:
-                child_env.update({"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": str(libs[-1].resolve()),
-                                  "UF_HLS_INTERFACE": str(itf.resolve())})
+            from .cosim import compiled_lib
+
+            itf = build_dir / "hls" / "interface.json"
+            lib = compiled_lib(build_dir)
+            if itf.is_file() and lib is not None:
+                child_env.update({"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": str(lib),
+                                  "UF_HLS_INTERFACE": str(itf)})
         self.model = child_env["UF_MODEL"] or "summod"
         child_env.update({k: str(v) for k, v in (env or {}).items()})
         args = {"fsic": str(self.fsic), "sim": simulator, "work": str(self.run_dir), "env": child_env,

@@ -62,20 +62,12 @@ def _h_eval(s):
     return ", ".join(f"{v}: acc {_pct(r['pixel_accuracy'])}, mIoU {_pct(r['miou'])}" for v, r in s["variants"].items())
 
 
-def _stage_fn(module: str, func: str):
-    def call(cfg):
+def _lazy(module: str, func: str):
+    """``module.func`` imported on first call (stage modules pull in TensorFlow / hls4ml / cocotb)."""
+    def call(arg):
         import importlib
 
-        return getattr(importlib.import_module(module), func)(cfg)
-
-    return call
-
-
-def _headline_fn(module: str, func: str):
-    def call(summary):
-        import importlib
-
-        return getattr(importlib.import_module(module), func)(summary)
+        return getattr(importlib.import_module(module), func)(arg)
 
     return call
 
@@ -121,14 +113,14 @@ def stages() -> list[Stage]:
         Stage("evaluate", ("evaluate",), ("train",), _evaluate, _h_eval, ("evaluate/metrics.json",)),
         Stage("convert", ("hls",), ("train",), _convert, _h_convert, ("hls/interface.json",)),
         Stage("csim", ("csim",), ("convert",), _csim, _h_csim, ("csim/report.json",)),
-        Stage("wrap", (), ("convert",), _stage_fn("pipeline.cosim", "wrap_stage"),
-              _headline_fn("pipeline.cosim", "wrap_headline"), ("fsic/rtl/USER_PRJ0.v",)),
-        Stage("cosim", ("cosim",), ("wrap", "csim"), _stage_fn("pipeline.cosim", "run_stage"),
-              _headline_fn("pipeline.cosim", "stage_headline"), ("cosim/report.json",)),
-        Stage("firmware", (), ("wrap",), _stage_fn("pipeline.firmware", "run_stage"),
-              _headline_fn("pipeline.firmware", "stage_headline")),
-        Stage("estimate", ("hls",), ("train",), _stage_fn("pipeline.estimate", "run_stage"),
-              _headline_fn("pipeline.estimate", "stage_headline"), ("estimate/estimate.json",)),
+        Stage("wrap", (), ("convert",), _lazy("pipeline.cosim", "write_wrap"),
+              _lazy("pipeline.cosim", "wrap_headline"), ("fsic/rtl/USER_PRJ0.v",)),
+        Stage("cosim", ("cosim",), ("wrap", "csim"), _lazy("pipeline.cosim", "run_stage"),
+              _lazy("pipeline.cosim", "stage_headline"), ("cosim/report.json",)),
+        Stage("firmware", (), ("wrap",), _lazy("pipeline.firmware", "run_stage"),
+              _lazy("pipeline.firmware", "stage_headline")),
+        Stage("estimate", ("hls",), ("train",), _lazy("pipeline.estimate", "run_stage"),
+              _lazy("pipeline.estimate", "stage_headline"), ("estimate/estimate.json",)),
     ]
 
 

@@ -434,7 +434,8 @@ def run(spec: dict, scheduler: str | None = None, workers: int | None = None, pr
     recs = read_results(results_path)
     (out / "results.md").write_text(to_markdown(recs, spec))
     if recs:
-        part = resolve_point(spec, expand(spec)[0])[0]["hls"]["part"] if expand(spec) else None
+        pts = expand(spec)
+        part = resolve_point(spec, pts[0])[0]["hls"]["part"] if pts else None
         plot_pareto(recs, out / "pareto.png", part)
     summary["wall_s"] = time.time() - t0
     summary["results"] = str(results_path)
