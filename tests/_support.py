@@ -22,3 +22,23 @@ def randomize_weights(model, seed: int):
         ws.append(v.astype(np.float32))
     model.set_weights(ws)
     return ws
+
+
+def require_tools(*exes: str, modules: tuple[str, ...] = (), why: str = "scripts/setup.sh installs it") -> None:
+    """Skip the calling test when one of the executables ``exes`` is not on PATH or one of the Python ``modules``
+    cannot be imported -- but FAIL when the environment variable ``CI`` is set (non-empty): CI must never count a test
+    that could not run as passing. ``.ci/run`` exports ``CI=true``."""
+    import importlib.util
+    import os
+    import shutil
+
+    import pytest
+
+    missing = [e for e in exes if shutil.which(e) is None]
+    missing += [f"python package {m}" for m in modules if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    msg = f"{', '.join(missing)} missing ({why})"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and a required tool is missing: {msg}")
+    pytest.skip(msg)

@@ -3,18 +3,15 @@ ELF is pure RV32I, its compiled register offsets equal the generated header (and
 identity in the image equals the build it was compiled against, and the driver's native unit tests pass against
 the register model (firmware/test/regmodel.c).
 
-Toolchain missing: skip locally, FAIL when CI=true (the CI image must apt-get install gcc-riscv64-unknown-elf
+Toolchain missing: skip locally, FAIL when CI is set (the CI image must apt-get install gcc-riscv64-unknown-elf
 binutils-riscv64-unknown-elf)."""
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 
-import pytest
 
 from pipeline import regmap, wrap
 
@@ -27,13 +24,10 @@ REG_NAMES = ["CTRL", "IER", "ISR", "FRAMES_DONE", "WORDS_IN", "WORDS_OUT", "FRAM
 
 
 def _need_toolchain():
-    missing = [t for t in ("gcc", "readelf", "objdump", "objcopy", "size") if not shutil.which(CROSS + t)]
-    if missing:
-        msg = f"RISC-V toolchain missing ({', '.join(CROSS + t for t in missing)}); " \
-              "apt-get install gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    from _support import require_tools
+
+    require_tools(*(CROSS + t for t in ("gcc", "readelf", "objdump", "objcopy", "size")),
+                  why="apt-get install gcc-riscv64-unknown-elf binutils-riscv64-unknown-elf")
 
 
 def _run(cmd, **kw):
@@ -157,8 +151,9 @@ def test_firmware_against_build_dir(tmp_path):
 def test_driver_native_unit_tests(tmp_path):
     """The driver + example logic compiled for the host (MMIO hook) against the protocol-enforcing register model:
     select/identity/start/wait/timeout/error/busy/soft-reset/report paths."""
-    if not shutil.which("gcc") or not shutil.which("make"):
-        pytest.skip("host gcc/make missing")
+    from _support import require_tools
+
+    require_tools("gcc", "make")
     out = _make(tmp_path, "test")
     assert re.search(r"ALL 13 TESTS PASSED", out), out
     for t in ("test_wait_timeout", "test_error_flags", "test_identity_mismatch", "test_start_wait_ok"):

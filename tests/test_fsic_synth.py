@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import importlib.util
-import shutil
 from pathlib import Path
 
-import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_wrapper_synth.py"
 
 
-@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
 def test_wrapper_synth_xilinx(tmp_path):
+    from _support import require_tools
+
+    require_tools("yosys")
     spec = importlib.util.spec_from_file_location("bench_wrapper_synth", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

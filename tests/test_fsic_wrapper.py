@@ -6,13 +6,12 @@ generated shell driven by fsic_wrapper/sim/ip_model.py)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
+from _support import require_tools
 from pipeline import wrap
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,10 +44,6 @@ PLAN = {
 SIMS = ["icarus", "verilator"]
 
 
-def _have(sim):
-    return shutil.which("iverilog" if sim == "icarus" else "verilator") is not None
-
-
 def run_cocotb(sim: str, cfg: dict, work: Path, testcases: list[str], extra_env: dict | None = None):
     from cocotb.runner import get_results, get_runner
 
@@ -74,8 +69,7 @@ def run_cocotb(sim: str, cfg: dict, work: Path, testcases: list[str], extra_env:
 @pytest.mark.parametrize("sim", SIMS)
 @pytest.mark.parametrize("cfg_name", list(CONFIGS))
 def test_user_prj0_rtl(sim, cfg_name, tmp_path):
-    if not _have(sim):
-        pytest.skip(f"{sim} not installed")
+    require_tools("iverilog" if sim == "icarus" else "verilator")
     _, total, failed = run_cocotb(sim, CONFIGS[cfg_name], tmp_path, PLAN[cfg_name])
     assert total == len(PLAN[cfg_name]) and failed == 0, f"{failed} of {total} cocotb tests failed"
     if cfg_name == "argmax_64x64":
@@ -87,8 +81,7 @@ def test_user_prj0_rtl(sim, cfg_name, tmp_path):
 @pytest.mark.parametrize("sim", SIMS)
 def test_user_prj0_long_soak(sim, tmp_path):
     """2000-frame soak and 8 back-to-back 64x64 frames (slow)."""
-    if not _have(sim):
-        pytest.skip(f"{sim} not installed")
+    require_tools("iverilog" if sim == "icarus" else "verilator")
     _, total, failed = run_cocotb(sim, CONFIGS["argmax_3x5"], tmp_path / "a", ["test_soak"],
                                   {"UF_SOAK_FRAMES": "2000"})
     assert failed == 0 and total == 1

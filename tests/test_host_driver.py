@@ -23,7 +23,7 @@ import pytest
 
 from pipeline import host, wrap
 
-pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None and os.environ.get("CI", "").lower() != "true",
+pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None and not os.environ.get("CI"),
                                 reason="iverilog not installed")
 
 TINY = {"model": {"input_shape": [8, 8, 3], "base_filters": 4, "depth": 1}}
@@ -181,8 +181,9 @@ def test_bad_frame_shape(tmp_path):
 
 @pytest.mark.slow
 def test_sim_verilator_summod(tmp_path):
-    if shutil.which("verilator") is None:
-        pytest.skip("verilator not installed")
+    from _support import require_tools
+
+    require_tools("verilator")
     build = _build(tmp_path, H=4, W=5)
     frames = np.random.default_rng(1).integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
     with host.open(build, backend="sim", simulator="verilator", startup_timeout=600) as dev:
