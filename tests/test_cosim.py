@@ -34,11 +34,9 @@ FRAMES = 3
 
 
 def _require_sims():
-    missing = [s for s, exe in (("icarus", "iverilog"), ("verilator", "verilator")) if shutil.which(exe) is None]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing} not installed (scripts/setup.sh installs them)")
-        pytest.skip(f"{missing} not installed")
+    from _support import require_tools
+
+    require_tools("iverilog", "verilator")
 
 
 @pytest.fixture(scope="module")
@@ -130,20 +128,42 @@ def test_cosim_equals_keras_on_both_simulators(built, model_file):
     assert not list((bd / "cosim").glob(".run-*"))
 
 
+def _adversarial_frames(h, w):
+    """All-0, all-255, and a frame holding every byte value (0..255 in raster order, per channel shifted) -- the
+    input-mapping edge 127/128/129 and saturation included."""
+    ramp = (np.arange(h * w * 3).reshape(h, w, 3) * 7 % 256).astype(np.uint8)
+    ramp.reshape(-1)[:256] = np.arange(256, dtype=np.uint8)
+    return np.stack([np.zeros((h, w, 3), np.uint8), np.full((h, w, 3), 255, np.uint8), ramp])
+
+
+def _keras_on(model_file, cfg, images, head):
+    """Independent golden for arbitrary uint8 frames: the saved Keras model through its own input path (p/255)."""
+    from keras_model.data import to_model_input
+    from keras_model.model_io import load_model
+
+    logits = load_model(str(model_file)).predict(to_model_input(images), verbose=0).astype(np.float64)
+    if head == "argmax":
+        return np.argmax(logits, axis=-1)
+    itf = json.loads((Path(cfg["build_dir"]) / "hls" / "interface.json").read_text())
+    return (logits * 2.0 ** itf["out_frac_bits"]).astype(np.int64)
+
+
 def test_host_driver_sim_backend_on_the_build(built, model_file):
     """pipeline.host's sim backend on a real build: its default IP is the build's compiled hls4ml C model; ordinary
-    images in (the driver maps them to the input codes), Keras's answer out; identity = the generated build."""
+    images in (the driver maps them to the input codes), Keras's answer out -- on validation frames and adversarial
+    ones (all-0, all-255, every byte value); identity = the generated build."""
     _require_sims()
     from keras_model import data
     from pipeline import host
 
     cfg, bd, head = built
     images, _ = data.load(cfg, "val")
-    ref = _keras_reference(model_file, cfg, head)
+    frames = np.concatenate([images[:2], _adversarial_frames(16, 16)])
+    ref = _keras_on(model_file, cfg, frames, head)
     with host.open(bd, backend="sim", latency=20, timeout=120.0) as dev:
         assert dev.backend.model == "uf_hls_ip:factory"
         ident = dev.identity()
-        got = dev.infer_batch(images[:FRAMES], logits=head == "logits")
+        got = dev.infer_batch(frames, logits=head == "logits")
     p = json.loads((bd / "fsic" / "python" / "unet_fsic_build.json").read_text())
     assert ident["model_hash"] == p["model_hash"] and (ident["H"], ident["W"], ident["C"]) == (16, 16, 3)
     np.testing.assert_array_equal(got.astype(np.int64), ref)
