@@ -157,48 +157,65 @@ def _write_record(cfg, name, rec):
 
 
 # --- the run ----------------------------------------------------------------------------------------------------------
-def run(cfg: dict, from_stage: str | None = None, only: str | None = None, report: bool = True) -> dict:
+def plan(cfg: dict, from_stage: str | None = None, only: str | None = None) -> list[dict]:
+    """What ``run`` would do, stage by stage, without running anything: ``{stage, key, action, reason, record}`` with
+    action ``run`` (key changed / no record / output missing / forced), ``cached``, or ``skip`` (``--only`` another
+    stage; such a stage must be up to date)."""
     all_stages = stages()
     names = [s.name for s in all_stages]
     for opt, val in (("--from", from_stage), ("--only", only)):
         if val is not None and val not in names:
             raise UserError(f"{opt} {val}: unknown stage (stages: {', '.join(names)})")
-    force = set()
-    if from_stage:
-        force = set(names[names.index(from_stage):])
+    force = set(names[names.index(from_stage):]) if from_stage else set()
     if only:
         force = {only}
-    from tqdm import tqdm
-
     keys: dict[str, str] = {}
-    results: list[dict] = []
-    t_all = time.time()
-    bar = tqdm(total=len(all_stages), desc="unet-fsic run", unit="stage", position=0, leave=True, disable=None,
-               bar_format="{desc}: {n_fmt}/{total_fmt} stages |{bar:20}| {elapsed}")
-    failed = None
-    for i, st in enumerate(all_stages, 1):
+    bd = Path(cfg["build_dir"])
+    out = []
+    for st in all_stages:
         key = stage_key(st, cfg, keys)
         keys[st.name] = key
         rec = load_record(cfg, st.name)
-        bd = Path(cfg["build_dir"])
-        outputs_ok = all((bd / o).exists() for o in st.outputs)
-        skip_only = only is not None and st.name != only
-        cached = rec is not None and rec.get("key") == key and outputs_ok and st.name not in force
-        if skip_only:
-            if rec is None or rec.get("key") != key:
+        missing = [o for o in st.outputs if not (bd / o).exists()]
+        if rec is None:
+            action, reason = "run", "no record"
+        elif rec.get("key") != key:
+            action, reason = "run", "inputs changed"
+        elif missing:
+            action, reason = "run", f"output missing: {missing[0]}"
+        else:
+            action, reason = "cached", "up to date"
+        if st.name in force and action == "cached":
+            action, reason = "run", "forced (--from/--only)"
+        if only is not None and st.name != only:
+            if action != "cached":
                 raise UserError(f"--only {only}: stage '{st.name}' it depends on is not up to date "
                                 f"(run `unet-fsic run` or `--from {st.name}` first)")
-            results.append({"stage": st.name, "status": "cached", "seconds": rec.get("seconds", 0.0), "headline": st.headline(rec["summary"]),
-                            "summary": rec["summary"]})
-            bar.update(1)
-            continue
-        if cached:
-            tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: cached ({st.headline(rec['summary'])})")
+            action = "skip"
+        out.append({"stage": st.name, "key": key, "action": action, "reason": reason, "record": rec, "st": st})
+    return out
+
+
+def run(cfg: dict, from_stage: str | None = None, only: str | None = None, report: bool = True) -> dict:
+    steps = plan(cfg, from_stage, only)
+    from tqdm import tqdm
+
+    results: list[dict] = []
+    t_all = time.time()
+    n = len(steps)
+    bar = tqdm(total=n, desc="unet-fsic run", unit="stage", position=0, leave=True, disable=None,
+               bar_format="{desc}: {n_fmt}/{total_fmt} stages |{bar:20}| {elapsed}")
+    failed = None
+    for i, step in enumerate(steps, 1):
+        st, rec, key = step["st"], step["record"], step["key"]
+        if step["action"] in ("cached", "skip"):
+            if step["action"] == "cached":
+                tqdm.write(f"[{i}/{n}] {st.name}: cached ({st.headline(rec['summary'])})")
             results.append({"stage": st.name, "status": "cached", "seconds": rec.get("seconds", 0.0),
                             "headline": st.headline(rec["summary"]), "summary": rec["summary"]})
             bar.update(1)
             continue
-        tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: running")
+        tqdm.write(f"[{i}/{n}] {st.name}: running ({step['reason']})")
         t0 = time.time()
         try:
             summary = st.fn(cfg)
@@ -217,7 +234,7 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
         _write_record(cfg, st.name, {"key": key, "summary": summary, "seconds": dt, "finished": time.time()})
         results.append({"stage": st.name, "status": "ran", "seconds": dt, "headline": st.headline(summary),
                         "summary": summary})
-        tqdm.write(f"[{i}/{len(all_stages)}] {st.name}: done in {dt:.0f} s ({st.headline(summary)})")
+        tqdm.write(f"[{i}/{n}] {st.name}: done in {dt:.0f} s ({st.headline(summary)})")
         bar.update(1)
     bar.close()
     out = {"build_dir": cfg["build_dir"], "stages": results, "seconds": time.time() - t_all,
@@ -232,6 +249,12 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
         raise UserError(f"stage '{failed[0]}' failed: {failed[1]} (earlier stages are kept; fix and re-run, "
                         f"or `unet-fsic run CONFIG --from {failed[0]}`)")
     return out
+
+
+def print_plan(steps: list[dict]) -> None:
+    w = max(len(s["stage"]) for s in steps)
+    for s in steps:
+        print(f"{s['stage']:<{w}}  {'would run' if s['action'] == 'run' else s['action']:<9}  {s['reason']}")
 
 
 def print_summary(out: dict):
@@ -251,15 +274,11 @@ def print_summary(out: dict):
         print(f"report: {p}")
 
 
-def clean_stage(cfg, name):
-    """Forget a stage's record (its outputs stay until the stage re-runs)."""
-    p = _record_path(cfg, name)
-    if p.exists():
-        p.unlink()
-
-
 def register_cli(add):
     def cmd(args, cfg):
+        if args.dry_run:
+            print_plan(plan(cfg, from_stage=args.from_stage, only=args.only_stage))
+            return 0
         run(cfg, from_stage=args.from_stage, only=args.only_stage)
         return 0
 
@@ -267,6 +286,8 @@ def register_cli(add):
                          "stages cached by content")
     sp.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run from this stage on")
     sp.add_argument("--only", dest="only_stage", metavar="STAGE", help="re-run just this stage")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="print which stages would run and why (nothing is run or written)")
 
 
-__all__ = ["run", "stages", "stage_key", "register_cli"]
+__all__ = ["run", "plan", "stages", "stage_key", "register_cli"]
