@@ -12,7 +12,7 @@ Inputs are drawn on the input quantizer's grid, so input quantization is the ide
 layer.
 
 Runtime (2-core machine, measured): the default run ``pytest tests/test_ext_conv2d_transpose.py`` is the FULL
-38-configuration ``MATRIX`` plus the U-Net decoder chain and the error/registration/multiply-count tests: 44 tests,
+37-configuration ``MATRIX`` plus the U-Net decoder chain and the error/registration/multiply-count tests: 44 tests,
 ~2 min 55-3 min 15 s. ``SLOW_MATRIX`` (4 U-Net-sized layers, e.g. 128->64 k2s2 at 4x4, 16->8 at 32x32; bigger g++ compiles) is
 marked ``@pytest.mark.slow``: ``pytest -m slow tests/test_ext_conv2d_transpose.py`` (~30 s). The first ``CI_CASES`` rows of
 ``MATRIX`` are a minimal subset covering every axis, for quick iteration with ``-k``.
