@@ -542,10 +542,13 @@ def stage_headline(s: dict) -> str:
 # --- CLI -------------------------------------------------------------------------------------------------------------
 def register_cli(add):
     def cmd_estimate(args, cfg):
+        # 0 used to fall through to a full estimate and a negative target printed None for every layer
+        if args.propose_rf is not None and args.propose_rf <= 0:
+            raise UserError(f"--propose-rf: expected a positive number of cycles per frame, got {args.propose_rf}")
         from keras_model.model_io import save_json
 
         out = Path(cfg["build_dir"]) / "estimate"
-        if args.propose_rf:
+        if args.propose_rf is not None:
             rfs = propose_reuse_factors(cfg, args.propose_rf)
             print("hls:\n  reuse_factors:")
             for k, v in rfs.items():
