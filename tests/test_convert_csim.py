@@ -1,7 +1,14 @@
 """convert + csim end to end on a reduced U-Net with every layer type (16x16, base_filters 2, depth 2, trained 1+1
-epochs on 16 synthetic frames), against Keras; bad inputs; the CLI.
+epochs on 16 synthetic frames), against Keras; with ``hls.fold_batchnorm``; bad inputs; the CLI.
 
-Runtime (2 cores, measured): ~2-3 min default (training ~20 s, ~6 g++ compiles). The full-size check (64x64, 486,613
+The bit-exact tests do not rely on ``csim.run``'s own report alone (its Keras golden and its C model are both fed by
+``pipeline.csim.csim_input``, so an input-mapping bug would be invisible there): :func:`_independent_check` computes
+the Keras reference in the test from the uint8 images through the model's own input path (``p/255`` into the saved W5A8
+model, whose first layer is its input quantizer) and compares it with the compiled C model run on the same images
+(``predict_csim``: the hardware input codes) -- validation frames plus synthetic frames holding the byte values 0,
+127, 128, 129, 254, 255 (all-0, all-255, a 0..255 gradient, a 0/255 checkerboard, the boundary bytes).
+
+Runtime (2 cores, measured): ~3-4 min default (training ~20 s, ~7 g++ compiles). The full-size check (64x64, 486,613
 params, short training, 64 frames, Vitis + Vivado) is ``@pytest.mark.slow`` (~6-8 min) and in bench/bench_unet_csim.py.
 """
 import json
@@ -50,14 +57,54 @@ def _model_file(trained):
 
 
 EVERY_TYPE = {"QConv2D", "FxpBatchNorm", "QActivation", "MaxPooling2D", "QConv2DTranspose", "Concatenate"}
+BOUNDARY_BYTES = (0, 127, 128, 129, 254, 255)  # the input quantizer's p -> p + (p >= 128) step and both ends
+
+
+def _adversarial_frames(h, w):
+    """all-0, all-255, a gradient over 0..255 (every byte value), a 0/255 checkerboard, the boundary bytes cycled."""
+    n = h * w * 3
+    grad = (np.arange(n) % 256).reshape(h, w, 3)
+    yy, xx = np.mgrid[:h, :w]
+    cb = np.repeat(((yy + xx) % 2 * 255)[..., None], 3, axis=-1)
+    bnd = np.resize(np.array(BOUNDARY_BYTES), n).reshape(h, w, 3)
+    frames = np.stack([np.zeros((h, w, 3)), np.full((h, w, 3), 255), grad, cb, bnd]).astype(np.uint8)
+    assert set(BOUNDARY_BYTES) <= set(np.unique(frames).tolist()) and len(np.unique(grad)) == 256
+    return frames
+
+
+def _independent_check(cfg, hm, head):
+    """Keras reference computed here from the uint8 images through the model's own input path (``to_model_input``:
+    p/255, into the saved W5A8 model whose first layer is its input quantizer) vs the compiled C model on the same uint8
+    images (``predict_csim`` feeds the hardware input codes): logits exactly, or the argmax class map (numpy argmax,
+    lowest index on ties) for the argmax head."""
+    from keras_model import data
+    from keras_model.model_io import load_model
+    from pipeline.csim import predict_csim
+
+    km = load_model(cfg["hls"]["model_file"])
+    q, a = km.layers[1], km.layers[1].activation  # the input quantizer quantized_bits(8, 0, keep_negative=False)
+    assert q.__class__.__name__ == "QActivation" and a.__class__.__name__ == "quantized_bits"
+    assert (a.bits, a.integer, bool(a.keep_negative)) == (8, 0, False)
+    val, _ = data.load(cfg, "val")
+    h, w, _ = cfg["model"]["input_shape"]
+    images = np.concatenate([val, _adversarial_frames(h, w)])
+    logits = km.predict(data.to_model_input(images), verbose=0).astype(np.float64)
+    out = predict_csim(hm, images, workers=2)
+    if head == "logits":
+        np.testing.assert_array_equal(out.reshape(logits.shape), logits)
+    else:
+        np.testing.assert_array_equal(out.reshape(logits.shape[:-1]), np.argmax(logits, axis=-1))
+    return images, logits
 
 
 @pytest.mark.parametrize("backend,head", [("Vitis", "argmax"), ("Vivado", "logits")])
 def test_reduced_unet_csim_bit_exact(trained, tmp_path, backend, head):
     from pipeline import csim
+    from pipeline.convert import convert
 
     cfg = _cfg(tmp_path / "b", backend=backend, output_head=head, model_file=_model_file(trained))
-    r = csim.run(cfg)
+    hm = convert(cfg)
+    r = csim.run(cfg, hls_model=hm)
     assert r["frames"] == 8
     assert r["logits_bit_exact_fraction"] == 1.0 and r["max_abs_diff_lsb"] == 0
     assert r["argmax_agreement"] == 1.0 and r["passed"]
@@ -70,6 +117,24 @@ def test_reduced_unet_csim_bit_exact(trained, tmp_path, backend, head):
     classes = {layer.__class__.__name__ for layer in load_model(_model_file(trained)).layers}
     assert EVERY_TYPE <= classes
     assert not list((tmp_path / "b").glob(".hls.tmp-*"))
+    _independent_check(cfg, hm, head)
+
+
+def test_reduced_unet_fold_batchnorm_csim_bit_exact(trained, tmp_path):
+    """``hls.fold_batchnorm: true`` on the whole reduced U-Net: every BatchNorm's shift is folded into its Conv2D's
+    bias (in this U-Net every BatchNorm follows a Conv2D), and the logits are still bit-exact against Keras."""
+    from pipeline import csim
+    from pipeline.convert import convert
+
+    cfg = _cfg(tmp_path / "b", backend="Vitis", output_head="logits", fold_batchnorm=True,
+               model_file=_model_file(trained))
+    hm = convert(cfg)
+    bns = [n for n in hm.get_layers() if n.class_name == "BatchNormalization"]
+    assert len(bns) == 10 and all(n.get_attr("fsic_fold_info") for n in bns), "not every BatchNorm was folded"
+    assert {hm.graph[n.get_attr("fsic_fold_info")["conv"]].class_name for n in bns} == {"Conv2D"}
+    r = csim.run(cfg, hls_model=hm)
+    assert r["logits_bit_exact_fraction"] == 1.0 and r["argmax_agreement"] == 1.0 and r["passed"]
+    _independent_check(cfg, hm, "logits")
 
 
 def test_hls_config_explicit_everywhere(trained, tmp_path):
