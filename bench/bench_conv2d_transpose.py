@@ -21,12 +21,11 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import numpy as np  # noqa: E402
-
-import keras_model  # noqa: E402,F401
 import hls4ml  # noqa: E402
+import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+import keras_model  # noqa: E402,F401
 from pipeline.extensions import register_extensions  # noqa: E402
 from pipeline.extensions.conv2d_transpose import multiplies_per_output_pixel  # noqa: E402
 
@@ -52,7 +51,8 @@ def build(kind, H, W, cin, cout):
 
 def mults_from_params(prj: str) -> int:
     text = open(os.path.join(prj, "firmware", "parameters.h")).read()
-    m = re.search(r"_mult : nnet::dense_config \{\s*static const unsigned n_in = (\d+);\s*static const unsigned n_out = (\d+);",
+    m = re.search(r"_mult : nnet::dense_config \{\s*static const unsigned n_in = (\d+);"
+                  r"\s*static const unsigned n_out = (\d+);",
                   text)
     return int(m.group(1)) * int(m.group(2))
 

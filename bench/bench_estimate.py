@@ -20,7 +20,7 @@ ANCHOR_A = {"csynth": {"LUT": 2532, "FF": 7969, "DSP": 73, "BRAM18": 0},
 
 
 def anchor_estimate():
-    from pipeline import estimate as E
+    from pipeline.hw import estimator as E
 
     dense = E.compute_layer({"name": "fc1", "kind": "dense", "cin": 16, "cout": 5, "rf": 1, "w_bits": 16,
                              "a_bits": 16, "acc_bits": 16}, strategy="Latency")
@@ -36,8 +36,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--target-cycles", type=int, default=450000)
     a = ap.parse_args()
-    from pipeline import estimate as E
     from pipeline.config import deep_update, load_config
+    from pipeline.hw import estimator as E
 
     out = {"anchor_A": anchor_estimate()}
     cfg = load_config("hls4ml_configs/default.yaml")

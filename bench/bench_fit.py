@@ -1,6 +1,6 @@
 """What fits the part, by the estimator: the default U-Net at width multipliers 1.0 / 0.75 / 0.5, BatchNorm as its own
 layer or folded into the convolution, reuse factors proposed per layer for a cycle target (``unet-fsic estimate
---propose-rf``). Every figure is an **estimate** (pipeline.estimate), not synthesis. Untrained weights suffice (the
+--propose-rf``). Every figure is an **estimate** (pipeline.hw.estimator), not synthesis. Untrained weights suffice (the
 estimate depends on shapes and bit-widths only).
 
     TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/bench_fit.py [--config hls4ml_configs/default.yaml]
@@ -24,8 +24,8 @@ def main():
 
     import keras_model  # noqa: F401
     from keras_model.model import build_model
-    from pipeline import estimate as est
     from pipeline.config import load_config
+    from pipeline.hw import estimator as est
 
     print("| width multiplier | trainable params | BatchNorm | LUT | FF | BRAM36 | DSP | ms/frame | fits |")
     print("|---|---|---|---|---|---|---|---|---|")

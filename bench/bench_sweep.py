@@ -21,7 +21,7 @@ def main():
     ap.add_argument("--build-dir")
     ap.add_argument("--csim", action="store_true", help="enable the csim fidelity check per point")
     a = ap.parse_args()
-    from pipeline import sweep
+    from pipeline.stages import sweep
 
     spec = sweep.load_spec(a.spec)
     if a.build_dir:

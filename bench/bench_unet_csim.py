@@ -24,22 +24,23 @@ def main():
     ap.add_argument("--config", default="hls4ml_configs/default.yaml")
     a = ap.parse_args()
     import keras_model  # noqa: F401
-    from pipeline import csim
     from pipeline.config import load_config
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
+    from pipeline.stages import csim
 
     for be in a.backend:
         bd = tempfile.mkdtemp(prefix=f"bench_unet_{be}_")
         cfg = load_config(a.config, {"build_dir": bd, "hls": {"backend": be, "model_file": a.model},
                                      "csim": {"frames": a.frames}})
         t0 = time.time()
-        hm = convert(cfg)
+        conv = convert(cfg)
         t_conv = time.time() - t0
-        r = csim.run(cfg, hls_model=hm, progress=False)
+        r = csim.run(cfg, conversion=conv, progress=False)
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(json.dumps({"backend": be, "frames": r["frames"], "convert_s": round(t_conv, 1),
-                          "compile_s": r["timing_s"]["compile"], "convert_plus_compile_s": round(t_conv + r["timing_s"]["compile"], 1),
+                          "compile_s": r["timing_s"]["compile"],
+                          "convert_plus_compile_s": round(t_conv + r["timing_s"]["compile"], 1),
                           "peak_rss_python_MB": round(peak_self), "peak_rss_children_MB": round(peak_child),
                           "csim_s": r["timing_s"]["csim"], "csim_frames_per_s": r["csim_frames_per_s"],
                           "workers": r["workers"], "logits_bit_exact": r["logits_bit_exact_fraction"],

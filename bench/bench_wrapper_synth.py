@@ -17,20 +17,20 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipeline import wrap  # noqa: E402
+from pipeline.hw import rtl  # noqa: E402
 
 
 def synth(params: dict, target: str = "xilinx", workdir: Path | None = None) -> dict:
     if shutil.which("yosys") is None:
         raise RuntimeError("yosys not found")
     tmp = Path(workdir or tempfile.mkdtemp(prefix="uf_synth_"))
-    files = wrap.write_wrapper(tmp, params)
-    p = wrap.resolve_params(params)
-    rtl = tmp / "fsic" / "rtl"
-    srcs = [f for f in files if f.suffix == ".v" and f.parent == rtl]
+    files = rtl.write_wrapper(tmp, params)
+    p = rtl.resolve_params(params)
+    rtl_dir = tmp / "fsic" / "rtl"
+    srcs = [f for f in files if f.suffix == ".v" and f.parent == rtl_dir]
     shell = tmp / "fsic" / "sim" / f"{p['hls_top_name']}.v"
     cmd = (f"read_verilog -lib {shell}; "
-           + "".join(f"read_verilog -I{rtl} {s}; " for s in srcs)
+           + "".join(f"read_verilog -I{rtl_dir} {s}; " for s in srcs)
            + ("synth_xilinx -top USER_PRJ0 -flatten; " if target == "xilinx" else "synth -top USER_PRJ0 -flatten; ")
            + "stat")
     t0 = time.time()
@@ -58,7 +58,8 @@ def main(argv=None):
     res = [synth({"output_mode": m}, a.target) for m in modes]
     for r in res:
         other = {k: v for k, v in r["cells"].items() if not re.fullmatch(r"LUT\d|FD[A-Z]*", k)}
-        print(f"{r['output_mode']:7s} 64x64: LUT {r['lut']}, FF {r['ff']}, IP black boxes {r['blackbox_ip_instances']}, "
+        print(f"{r['output_mode']:7s} 64x64: LUT {r['lut']}, FF {r['ff']}, "
+              f"IP black boxes {r['blackbox_ip_instances']}, "
               f"other cells {other}  ({r['seconds']} s, {r['yosys']})")
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=2))

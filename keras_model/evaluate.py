@@ -17,7 +17,9 @@ from .voc import voc_palette
 
 
 def eval_dir(config) -> Path:
-    return Path(config["build_dir"]) / "evaluate"
+    from pipeline.build import BuildDir
+
+    return BuildDir.of(config).evaluate
 
 
 def predict_classes(model, images_u8: np.ndarray, batch_size: int = 32) -> np.ndarray:

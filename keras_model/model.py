@@ -9,7 +9,8 @@ Layer names are stable and meaningful; the converter, the precision config and t
     head, head_quant(W5A8 only)
 
 W5A8: every conv / transposed-conv kernel is ``quantized_bits(weight_bits, int)``; every ReLU is
-``quantized_relu(act_bits, int)``; the input is ``quantized_bits(input_bits, 0, keep_negative=False)`` (unsigned, [0,1));
+``quantized_relu(act_bits, int)``; the input is ``quantized_bits(input_bits, 0, keep_negative=False)``
+(unsigned, [0,1));
 each up-convolution's output and the head's logits go through a signed ``quantized_bits(act_bits, int)``, so every
 tensor between layers is an 8-bit value. BatchNorm layers are :class:`keras_model.layers.FxpBatchNorm` (exact
 fixed-point inference). The integer bits of every quantizer come from ``int_bits`` (per layer name; see

@@ -31,7 +31,9 @@ VARIANTS = ("float", "w5a8")
 
 
 def train_dir(config) -> Path:
-    return Path(config["build_dir"]) / "train"
+    from pipeline.build import BuildDir
+
+    return BuildDir.of(config).train
 
 
 def _seed_everything(seed: int):

@@ -10,6 +10,9 @@ import os
 import sys
 import warnings
 
+from . import run
+from .stages import convert, cosim, csim, estimate, evaluate, firmware, import_report, sweep, train, wrap
+
 
 def _quiet_imports():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -33,39 +36,8 @@ def _load(args):
     return load_config(args.config, overrides or None)
 
 
-def cmd_train(args):
-    cfg = _load(args)
-    _quiet_imports()
-    from keras_model import train
-
-    variants = tuple(args.only) if args.only else train.VARIANTS
-    summary = train.run(cfg, variants)
-    for v, r in summary["variants"].items():
-        if v in variants:
-            print(f"[train] {v}: best val mIoU {100 * (r['best_val_miou'] or 0):.2f} % "
-                  f"(pixel acc {100 * (r['best_val_pixel_acc'] or 0):.2f} %) at epoch {r['best_epoch']}, "
-                  f"{r['wall_s']:.0f} s  [Keras]")
-    print(f"[train] outputs in {train.train_dir(cfg)}")
-    return 0
-
-
-def cmd_evaluate(args):
-    cfg = _load(args)
-    _quiet_imports()
-    from keras_model import evaluate
-
-    variants = tuple(args.only) if args.only else ("float", "w5a8")
-    res = evaluate.run(cfg, variants)
-    print(evaluate.to_markdown(res).split("\n\n| class")[0])
-    print(f"[evaluate] outputs in {evaluate.eval_dir(cfg)}")
-    return 0
-
-
-# Stage modules that add their own sub-commands: each defines ``register_cli(add)`` where
-# ``add(name, fn, help) -> argparse.ArgumentParser`` creates a sub-command taking CONFIG.yaml and --build-dir, and
-# ``fn(args, cfg) -> int`` receives the validated config. Keep this list in pipeline order.
-STAGE_MODULES: list[str] = ["pipeline.convert", "pipeline.csim", "pipeline.cosim", "pipeline.estimate", "pipeline.reports",
-                             "pipeline.sweep", "pipeline.run"]
+# Every command, in pipeline order: each module defines ``register_cli(add)`` (see pipeline/stages/__init__.py).
+COMMANDS = (train, evaluate, convert, csim, wrap, cosim, firmware, estimate, import_report, sweep, run)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,16 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(fn=fn)
         return sp
 
-    sp = add("train", cmd_train, "train the float twin and the W5A8 model (QAT); checkpoints and curves in "
-             "BUILD/train")
-    sp.add_argument("--only", action="append", choices=("float", "w5a8"), help="train only this variant "
-                    "(repeatable)")
-    sp = add("evaluate", cmd_evaluate, "pixel accuracy, per-class IoU, mIoU, confusion matrix of float vs W5A8 on "
-             "the validation split; plots in BUILD/evaluate")
-    sp.add_argument("--only", action="append", choices=("float", "w5a8"), help="evaluate only this variant")
-
-    import importlib
-
     def add_stage(name, fn, help):
         def run(args, fn=fn):
             cfg = _load(args)
@@ -101,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
 
         return add(name, run, help)
 
-    for mod in STAGE_MODULES:
-        importlib.import_module(mod).register_cli(add_stage)
+    for mod in COMMANDS:
+        mod.register_cli(add_stage)
     return p
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from .build import BuildDir
 from .config import public
+from .stages import pct as _pct
 
 # A block is one of: ("h2", text) ("p", text) ("table", header, rows) ("img", path, caption) ("pre", text)
 
@@ -25,14 +27,10 @@ def _load_json(p: Path):
         return None
 
 
-def _pct(x):
-    return "n/a" if x is None else f"{100 * x:.2f} %"
-
-
 def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
-    bd = Path(cfg["build_dir"])
+    bd = BuildDir.of(cfg)
     b: list[tuple] = []
-    b.append(("p", f"Build directory `{bd}`, configuration `{cfg.get('_config_file', '?')}`. Provenance of every "
+    b.append(("p", f"Build directory `{bd.root}`, configuration `{cfg.get('_config_file', '?')}`. Provenance of every "
                    "number is given next to it: **Keras** (TensorFlow inference), **csim (g++)** (hls4ml C "
                    "simulation), **RTL sim** (iverilog / verilator via cocotb), **yosys**, **vendor report**, or "
                    "**estimate** (unet-fsic's model, not synthesis)."))
@@ -42,9 +40,20 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
     rows = [[n, r["status"], f"{r['seconds']:.1f} s", r.get("headline", "")] for n, r in stages.items()]
     b.append(("table", ["stage", "status", "time (when it ran)", "result"], rows))
 
-    # accuracy
-    b.append(("h2", "Accuracy: float vs W5A8"))
-    ev = _load_json(bd / "evaluate" / "metrics.json")
+    for section in (_accuracy, _csim, _cosim, _register_map, _estimate):
+        b += section(bd)
+    fw = stages.get("firmware", {}).get("summary")
+    if fw:
+        b.append(("h2", "Firmware"))
+        b.append(("table", ["quantity", "value"], [[k, _fmt(v)] for k, v in fw.items() if not isinstance(v, dict)]))
+    b.append(("h2", "Configuration"))
+    b.append(("pre", yaml.safe_dump(public(cfg), sort_keys=False, default_flow_style=None)))
+    return b
+
+
+def _accuracy(bd: BuildDir) -> list[tuple]:
+    b = [("h2", "Accuracy: float vs W5A8")]
+    ev = _load_json(bd.evaluate / "metrics.json")
     if ev:
         vs = list(ev["variants"])
         rows = [["pixel accuracy"] + [_pct(ev["variants"][v]["pixel_accuracy"]) for v in vs],
@@ -52,16 +61,19 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
         b.append(("p", f"{ev['frames']} validation frames; provenance: {ev['provenance']}. Majority-class baseline: "
                        f"{_pct(ev['majority_class_pixel_accuracy'])} pixel accuracy."))
         b.append(("table", ["metric"] + vs, rows))
-        b.append(("img", bd / "evaluate" / "iou_per_class.png", "Per-class IoU (Keras)"))
-        b.append(("img", bd / "train" / "curves.png", "Training curves (Keras)"))
+        b.append(("img", bd.evaluate / "iou_per_class.png", "Per-class IoU (Keras)"))
+        b.append(("img", bd.train / "curves.png", "Training curves (Keras)"))
         b.append(("h2", "Segmentation overlays"))
-        b.append(("img", bd / "evaluate" / "overlays.png", "Input, ground truth, float and W5A8 predictions (Keras)"))
+        b.append(("img", bd.evaluate / "overlays.png", "Input, ground truth, float and W5A8 predictions (Keras)"))
     else:
         b.append(("p", "Not evaluated (the evaluate stage did not run)."))
 
-    # csim
-    b.append(("h2", "C simulation fidelity"))
-    cs = _load_json(bd / "csim" / "report.json")
+    return b
+
+
+def _csim(bd: BuildDir) -> list[tuple]:
+    b = [("h2", "C simulation fidelity")]
+    cs = _load_json(bd.csim / "report.json")
     if cs:
         b.append(("p", "Provenance: **csim (g++)** -- the compiled hls4ml project vs Keras on the same validation "
                        "frames, bit for bit."))
@@ -81,9 +93,12 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
     else:
         b.append(("p", "Not run (the csim stage did not run)."))
 
-    # cosim
-    b.append(("h2", "RTL co-simulation"))
-    co = _load_json(bd / "cosim" / "report.json")
+    return b
+
+
+def _cosim(bd: BuildDir) -> list[tuple]:
+    b = [("h2", "RTL co-simulation")]
+    co = _load_json(bd.cosim / "report.json")
     if co:
         b.append(("p", f"Provenance: **{'vendor report' if co['kind'] == 'vendor' else 'RTL sim'}** -- "
                        f"{co['provenance']}."))
@@ -103,13 +118,16 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
     else:
         b.append(("p", "Not run (the cosim stage did not run)."))
 
-    # register map
-    b.append(("h2", "FSIC register map"))
-    from . import regmap
+    return b
 
-    bj = _load_json(bd / "fsic" / "python" / "unet_fsic_build.json")
+
+def _register_map(bd: BuildDir) -> list[tuple]:
+    from .hw import regmap
+
+    b = [("h2", "FSIC register map")]
+    bj = _load_json(bd.build_json)
     if bj:
-        b.append(("p", f"USER_PRJ0 of this build (`{bd / 'fsic'}`): HLS IP `{bj['hls_top_name']}`, output "
+        b.append(("p", f"USER_PRJ0 of this build (`{bd.fsic}`): HLS IP `{bj['hls_top_name']}`, output "
                        f"{bj['output_mode']}, {bj['words_in']:,} input words and {bj['words_out']:,} output words per "
                        f"frame; identity registers read H={bj['H']}, W={bj['W']}, C={bj['C']}, classes="
                        f"{bj['classes']}, W{bj['weight_bits']}A{bj['act_bits']}, model hash "
@@ -117,9 +135,12 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
                        f"the Verilog, C and Python constants)."))
     b.append(("md", regmap.render_markdown(regmap.load_regmap())))
 
-    # estimate
-    b.append(("h2", "Resources and latency (estimate)"))
-    es = _load_json(bd / "estimate" / "estimate.json")
+    return b
+
+
+def _estimate(bd: BuildDir) -> list[tuple]:
+    b = [("h2", "Resources and latency (estimate)")]
+    es = _load_json(bd.estimate / "estimate.json")
     if es:
         e = es["expected_error"]
         b.append(("p", f"Provenance: **estimate** ({es['provenance']}); not synthesis. Expected error: LUT "
@@ -132,18 +153,10 @@ def build_blocks(cfg: dict, stages: dict) -> list[tuple]:
                        f"{es['interval_cycles']:,} cycles = **{es['interval_ms']:.3f} ms/frame** at "
                        f"{1000 / es['clock_ns']:.0f} MHz ({es['fps']:.1f} frames/s, slowest layer "
                        f"`{es['slowest_layer']}`)."))
-        b.append(("img", bd / "estimate" / "utilization.png", "Estimated utilization of the part (estimate)"))
+        b.append(("img", bd.estimate / "utilization.png", "Estimated utilization of the part (estimate)"))
     else:
         b.append(("p", "Not run (the estimate stage did not run)."))
 
-    # firmware
-    fw = stages.get("firmware", {}).get("summary")
-    if fw:
-        b.append(("h2", "Firmware"))
-        b.append(("table", ["quantity", "value"], [[k, _fmt(v)] for k, v in fw.items() if not isinstance(v, dict)]))
-
-    b.append(("h2", "Configuration"))
-    b.append(("pre", yaml.safe_dump(public(cfg), sort_keys=False, default_flow_style=None)))
     return b
 
 
@@ -241,12 +254,11 @@ def to_html(blocks, title) -> str:
 
 
 def write(cfg: dict, stages: dict) -> list[Path]:
-    bd = Path(cfg["build_dir"])
+    bd = BuildDir.of(cfg)
     title = f"unet-fsic build report — {Path(cfg.get('_config_file', 'config')).name}"
     blocks = build_blocks(cfg, stages)
     paths = []
-    for name, text in (("report.md", to_markdown(blocks, title)), ("report.html", to_html(blocks, title))):
-        p = bd / name
+    for p, text in ((bd.report_md, to_markdown(blocks, title)), (bd.report_html, to_html(blocks, title))):
         tmp = p.with_suffix(p.suffix + ".tmp")
         tmp.write_text(text)
         tmp.replace(p)

@@ -11,117 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable
 
+from .build import BuildDir
 from .errors import UserError
+from .stages import Stage, convert, cosim, csim, estimate, evaluate, firmware, train, wrap
 
 VERSION = "0.1.0"
 
 
-@dataclass
-class Stage:
-    name: str
-    sections: tuple[str, ...]  # config sections (dotted) the stage reads
-    deps: tuple[str, ...]
-    fn: Callable[[dict], dict]  # config -> JSON-able summary
-    headline: Callable[[dict], str]
-    outputs: tuple[str, ...] = ()  # paths (relative to build_dir) that must exist for a cached stage to count
-
-
-# --- stage adapters ---------------------------------------------------------------------------------------------------
-def _train(cfg):
-    from keras_model import train
-
-    s = train.run(cfg)
-    return {k: s[k] for k in ("train_images", "val_images", "total_wall_s")} | {
-        "variants": {v: {kk: r[kk] for kk in ("epochs", "best_epoch", "best_val_miou", "best_val_pixel_acc", "wall_s")}
-                     for v, r in s["variants"].items()},
-        "provenance": "Keras training (TensorFlow CPU)"}
-
-
-def _evaluate(cfg):
-    from keras_model import evaluate
-
-    r = evaluate.run(cfg)
-    return {"frames": r["frames"], "provenance": r["provenance"],
-            "majority_class_pixel_accuracy": r["majority_class_pixel_accuracy"],
-            "variants": {v: {k: m[k] for k in ("pixel_accuracy", "miou", "iou")} for v, m in r["variants"].items()}}
-
-
-def _pct(x):
-    return "n/a" if x is None else f"{100 * x:.2f} %"
-
-
-def _h_train(s):
-    return ", ".join(f"{v}: val mIoU {_pct(r['best_val_miou'])}" for v, r in s["variants"].items())
-
-
-def _h_eval(s):
-    return ", ".join(f"{v}: acc {_pct(r['pixel_accuracy'])}, mIoU {_pct(r['miou'])}" for v, r in s["variants"].items())
-
-
-def _lazy(module: str, func: str):
-    """``module.func`` imported on first call (stage modules pull in TensorFlow / hls4ml / cocotb)."""
-    def call(arg):
-        import importlib
-
-        return getattr(importlib.import_module(module), func)(arg)
-
-    return call
-
-
-def _csim(cfg):
-    from . import csim
-
-    r = csim.run(cfg)
-    if not r["passed"]:
-        raise UserError(f"csim fidelity below csim.threshold: {100 * r['logits_bit_exact_fraction']:.4f} % "
-                        f"bit-exact logits, {100 * r['argmax_agreement']:.4f} % argmax agreement "
-                        f"(see {csim.csim_dir(cfg)}/report.md)")
-    return {k: r[k] for k in ("frames", "backend", "io_type", "output_head", "logits_bit_exact_fraction",
-                              "max_abs_diff_lsb", "argmax_agreement", "passed", "csim_frames_per_s")} | {
-        "provenance": "csim (g++) vs Keras"}
-
-
-def _h_csim(s):
-    return (f"{s['frames']} frames: logits {_pct(s['logits_bit_exact_fraction'])} bit-exact, argmax "
-            f"{_pct(s['argmax_agreement'])} [csim (g++)]")
-
-
-def _convert(cfg):
-    from .convert import convert, hls_dir, layer_table
-
-    hm = convert(cfg)
-    rows = layer_table(hm)
-    return {"dir": str(hls_dir(cfg)), "layers": len(rows), "backend": cfg["hls"]["backend"],
-            "io_type": cfg["hls"]["io_type"], "strategy": cfg["hls"]["strategy"], "output_head": hm._fsic_output_head,
-            "multiplies_per_frame": int(sum(r.get("multiplies", 0) or 0 for r in rows))}
-
-
-def _h_convert(s):
-    return (f"{s['layers']} hls4ml layers, {s['backend']} {s['io_type']} {s['strategy']}, head {s['output_head']}, "
-            f"{s['multiplies_per_frame']:,} multiplies/frame")
-
-
 def stages() -> list[Stage]:
-    """The pipeline, in order."""
-    return [
-        Stage("train", ("seed", "model", "quant", "data", "train"), (), _train, _h_train,
-              ("train/float_model.h5", "train/w5a8_model.h5")),
-        Stage("evaluate", ("evaluate",), ("train",), _evaluate, _h_eval, ("evaluate/metrics.json",)),
-        Stage("convert", ("hls",), ("train",), _convert, _h_convert, ("hls/interface.json",)),
-        Stage("csim", ("csim",), ("convert",), _csim, _h_csim, ("csim/report.json",)),
-        Stage("wrap", (), ("convert",), _lazy("pipeline.cosim", "write_wrap"),
-              _lazy("pipeline.cosim", "wrap_headline"), ("fsic/rtl/USER_PRJ0.v",)),
-        Stage("cosim", ("cosim",), ("wrap", "csim"), _lazy("pipeline.cosim", "run_stage"),
-              _lazy("pipeline.cosim", "stage_headline"), ("cosim/report.json",)),
-        Stage("firmware", (), ("wrap",), _lazy("pipeline.firmware", "run_stage"),
-              _lazy("pipeline.firmware", "stage_headline")),
-        Stage("estimate", ("hls",), ("train",), _lazy("pipeline.estimate", "run_stage"),
-              _lazy("pipeline.estimate", "stage_headline"), ("estimate/estimate.json",)),
-    ]
+    """The pipeline, in order: one stage module each (pipeline/stages/)."""
+    return [m.STAGE for m in (train, evaluate, convert, csim, wrap, cosim, firmware, estimate)]
 
 
 # --- caching ----------------------------------------------------------------------------------------------------------
@@ -138,8 +38,8 @@ def stage_key(stage: Stage, cfg: dict, dep_keys: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _record_path(cfg, name) -> Path:
-    return Path(cfg["build_dir"]) / ".stages" / f"{name}.json"
+def _record_path(cfg, name):
+    return BuildDir.of(cfg).stage_record(name)
 
 
 def load_record(cfg, name) -> dict | None:
@@ -170,7 +70,7 @@ def plan(cfg: dict, from_stage: str | None = None, only: str | None = None) -> l
     if only:
         force = {only}
     keys: dict[str, str] = {}
-    bd = Path(cfg["build_dir"])
+    bd = BuildDir.of(cfg).root
     out = []
     for st in all_stages:
         key = stage_key(st, cfg, keys)
@@ -218,7 +118,7 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
         tqdm.write(f"[{i}/{n}] {st.name}: running ({step['reason']})")
         t0 = time.time()
         try:
-            summary = st.fn(cfg)
+            summary = st.run(cfg)
         except UserError as e:
             failed = (st.name, str(e))
         except Exception as e:  # an internal failure: still one clear line, earlier stages intact

@@ -5,16 +5,16 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-
-import keras_model  # noqa: E402,F401
 from qkeras import QActivation, QConv2D, quantized_bits  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
+import keras_model  # noqa: E402,F401
 from pipeline.config import validate  # noqa: E402
-from pipeline.convert import convert, interface  # noqa: E402
-from pipeline.csim import csim_input, predict_csim  # noqa: E402
 from pipeline.extensions import register_extensions  # noqa: E402
 from pipeline.extensions.argmax import index_bits, keras_layer_class  # noqa: E402
+from pipeline.hls.cmodel import predict_csim  # noqa: E402
+from pipeline.hls.project import convert, interface  # noqa: E402
+from pipeline.hw.streams import csim_input  # noqa: E402
 
 register_extensions()
 
@@ -45,7 +45,7 @@ def test_argmax_head_csim_matches_numpy_with_ties(tmp_path):
     b[7], b[20] = b[3], b[0]
     m.get_layer("head").set_weights([w, b])
     cfg = validate({"build_dir": str(tmp_path / "b"), "hls": {"reuse_factor": 1, "strategy": "Latency"}})
-    hm = convert(cfg, model=m, output_head="argmax")
+    hm = convert(cfg, model=m, output_head="argmax").hls_model
     hm.compile()
     imgs = rng.integers(0, 256, (8, 4, 4, 3), dtype=np.uint8)
     got = predict_csim(hm, imgs, workers=2)[..., 0]

@@ -1,4 +1,5 @@
-"""FxpBatchNorm hls4ml handler alone: Conv2D -> BN -> ReLU and ConvT -> BN -> ReLU, converted with pipeline.convert and
+"""FxpBatchNorm hls4ml handler alone: Conv2D -> BN -> ReLU and ConvT -> BN -> ReLU, converted with
+pipeline.hls.project and
 run in the g++ C simulation, bit-exact against Keras (the BN layer's own output, read with hls4ml's trace hook, and the
 model output). Also the fold option (shift folded into the conv bias): still bit-exact, and the generated weight files
 stay 5-bit.
@@ -20,15 +21,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-import keras_model  # noqa: E402,F401
 from qkeras import QActivation, QConv2D, QConv2DTranspose, quantized_bits, quantized_relu  # noqa: E402
 from tensorflow import keras  # noqa: E402
 
+import keras_model  # noqa: E402,F401
 from keras_model.layers import FxpBatchNorm  # noqa: E402
 from pipeline.config import validate  # noqa: E402
-from pipeline.convert import convert  # noqa: E402
-from pipeline.csim import predict_csim  # noqa: E402
+from pipeline.hls.cmodel import predict_csim  # noqa: E402
+from pipeline.hls.project import convert  # noqa: E402
 
 EPS = 1e-5
 
@@ -97,7 +97,7 @@ def _images(seed, hw=6, n=6):
 def _check(m, cfg, seed, hw):
     """Convert + compile with the BN layer traced; C simulation vs Keras fed through the model's own input path
     (p/255 into its input quantizer): the BN output and the model output, bit for bit."""
-    hm = convert(cfg, model=m, output_head="logits")
+    hm = convert(cfg, model=m, output_head="logits").hls_model
     for node in hm.get_layers():
         node.set_attr("trace", node.name == "bn")
     hm.config.trace_output = True

@@ -68,7 +68,7 @@ def test_estimate_propose_rf(tmp_path):
     import keras_model  # noqa: F401
     from keras_model.model import build_model
     from pipeline.config import load_config
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
 
     target = 2000
     cfg_file = _config(tmp_path)
@@ -104,7 +104,7 @@ def test_estimate_propose_rf(tmp_path):
 
     # hls4ml keeps every proposed RF (an invalid one would be snapped to the closest valid one)
     cfg2 = _config(tmp_path, "c2.yaml", hls={"reuse_factors": proposal})
-    hm = convert(load_config(cfg2), model=model, write=False)
+    hm = convert(load_config(cfg2), model=model, write=False).hls_model
     for name, rf in proposal.items():
         assert hm.graph[name].get_attr("reuse_factor") == rf, name
 

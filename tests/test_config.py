@@ -71,7 +71,8 @@ def test_cli_missing_config_file(tmp_path):
 
 def test_docs_config_reference_is_current():
     doc = (REPO / "docs" / "config.md").read_text()
-    assert doc.strip() == to_markdown().strip(), "regenerate with: python -m pipeline.config --markdown > docs/config.md"
+    assert doc.strip() == to_markdown().strip(), \
+        "regenerate with: python -m pipeline.config --markdown > docs/config.md"
 
 
 def test_defaults_cover_schema():

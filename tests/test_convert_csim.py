@@ -2,7 +2,8 @@
 epochs on 16 synthetic frames), against Keras; with ``hls.fold_batchnorm``; bad inputs; the CLI.
 
 The bit-exact tests do not rely on ``csim.run``'s own report alone (its Keras golden and its C model are both fed by
-``pipeline.csim.csim_input``, so an input-mapping bug would be invisible there): :func:`_independent_check` computes
+``pipeline.hw.streams.csim_input``, so an input-mapping bug would be invisible there): :func:`_independent_check`
+computes
 the Keras reference in the test from the uint8 images through the model's own input path (``p/255`` into the saved W5A8
 model, whose first layer is its input quantizer) and compares it with the compiled C model run on the same images
 (``predict_csim``: the hardware input codes) -- validation frames plus synthetic frames holding the byte values 0,
@@ -79,7 +80,7 @@ def _independent_check(cfg, hm, head):
     lowest index on ties) for the argmax head."""
     from keras_model import data
     from keras_model.model_io import load_model
-    from pipeline.csim import predict_csim
+    from pipeline.hls.cmodel import predict_csim
 
     km = load_model(cfg["hls"]["model_file"])
     q, a = km.layers[1], km.layers[1].activation  # the input quantizer quantized_bits(8, 0, keep_negative=False)
@@ -99,12 +100,13 @@ def _independent_check(cfg, hm, head):
 
 @pytest.mark.parametrize("backend,head", [("Vitis", "argmax"), ("Vivado", "logits")])
 def test_reduced_unet_csim_bit_exact(trained, tmp_path, backend, head):
-    from pipeline import csim
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
+    from pipeline.stages import csim
 
     cfg = _cfg(tmp_path / "b", backend=backend, output_head=head, model_file=_model_file(trained))
-    hm = convert(cfg)
-    r = csim.run(cfg, hls_model=hm)
+    conv = convert(cfg)
+    hm = conv.hls_model
+    r = csim.run(cfg, conversion=conv)
     assert r["frames"] == 8
     assert r["logits_bit_exact_fraction"] == 1.0 and r["max_abs_diff_lsb"] == 0
     assert r["argmax_agreement"] == 1.0 and r["passed"]
@@ -123,23 +125,24 @@ def test_reduced_unet_csim_bit_exact(trained, tmp_path, backend, head):
 def test_reduced_unet_fold_batchnorm_csim_bit_exact(trained, tmp_path):
     """``hls.fold_batchnorm: true`` on the whole reduced U-Net: every BatchNorm's shift is folded into its Conv2D's
     bias (in this U-Net every BatchNorm follows a Conv2D), and the logits are still bit-exact against Keras."""
-    from pipeline import csim
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
+    from pipeline.stages import csim
 
     cfg = _cfg(tmp_path / "b", backend="Vitis", output_head="logits", fold_batchnorm=True,
                model_file=_model_file(trained))
-    hm = convert(cfg)
+    conv = convert(cfg)
+    hm = conv.hls_model
     bns = [n for n in hm.get_layers() if n.class_name == "BatchNormalization"]
     assert len(bns) == 10 and all(n.get_attr("fsic_fold_info") for n in bns), "not every BatchNorm was folded"
     assert {hm.graph[n.get_attr("fsic_fold_info")["conv"]].class_name for n in bns} == {"Conv2D"}
-    r = csim.run(cfg, hls_model=hm)
+    r = csim.run(cfg, conversion=conv)
     assert r["logits_bit_exact_fraction"] == 1.0 and r["argmax_agreement"] == 1.0 and r["passed"]
     _independent_check(cfg, hm, "logits")
 
 
 def test_hls_config_explicit_everywhere(trained, tmp_path):
     from keras_model.model_io import load_model
-    from pipeline.convert import convert, hls_config_for, layer_table, prepare_model
+    from pipeline.hls.project import convert, hls_config_for, layer_table, prepare_model
 
     cfg = _cfg(tmp_path / "b", model_file=_model_file(trained), reuse_factors={"dec1_conv1": 8})
     m = prepare_model(load_model(_model_file(trained)), "argmax")
@@ -148,7 +151,7 @@ def test_hls_config_explicit_everywhere(trained, tmp_path):
         for k, v in lc["Precision"].items():
             assert "auto" not in v and v.startswith("ap_"), (name, k, v)
     assert h["LayerName"]["dec1_conv1"]["ReuseFactor"] == 8
-    hm = convert(cfg, write=False)
+    hm = convert(cfg, write=False).hls_model
     rows = {r["name"]: r for r in layer_table(hm)}
     assert rows["dec1_conv1"]["reuse_factor"] in (8, 9)  # hls4ml snaps to the nearest valid RF
     assert rows["enc1_conv1"]["multiplies"] == 16 * 16 * 2 * 27
@@ -156,7 +159,7 @@ def test_hls_config_explicit_everywhere(trained, tmp_path):
 
 
 def test_missing_model_file(tmp_path):
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
 
     cfg = _cfg(tmp_path / "b", model_file=str(tmp_path / "nope.h5"))
     with pytest.raises(UserError, match="nope.h5: no such model file"):
@@ -167,7 +170,7 @@ def test_missing_model_file(tmp_path):
 
 
 def test_override_unknown_layer(trained, tmp_path):
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
 
     cfg = _cfg(tmp_path / "b", model_file=_model_file(trained),
                precision_overrides={"enc1_convv1": {"result": "ap_fixed<16,6>"}})
@@ -182,7 +185,7 @@ def test_override_unknown_layer(trained, tmp_path):
 def test_unsupported_layer(tmp_path):
     from tensorflow import keras
 
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
 
     inp = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", name="float_conv")(inp)
@@ -194,8 +197,8 @@ def test_unsupported_layer(tmp_path):
 
 def test_too_narrow_precision_warns(trained, tmp_path):
     from keras_model.model_io import load_model
-    from pipeline.convert import hls_config_for
-    from pipeline.precision import PrecisionWarning
+    from pipeline.hls.precision import PrecisionWarning
+    from pipeline.hls.project import hls_config_for
 
     cfg = _cfg(tmp_path / "b", precision_overrides={"enc1_conv1": {"accum": "ap_fixed<8,2>"}})
     m = load_model(_model_file(trained))
@@ -234,7 +237,7 @@ def test_cli_convert_and_failing_csim(trained, tmp_path, capsys):
 def test_full_size_unet_bit_exact(tmp_path_factory, backend):
     """Full default U-Net (64x64, 8..128 channels, 486,613 params), short training, 64 frames, argmax head."""
     from keras_model import train
-    from pipeline import csim
+    from pipeline.stages import csim
 
     b = Path(os.environ.get("UNET_FSIC_FULL_BUILD", "")) if os.environ.get("UNET_FSIC_FULL_BUILD") else None
     if b is None or not (b / "train" / "w5a8_model.h5").is_file():

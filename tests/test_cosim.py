@@ -1,4 +1,5 @@
-"""``wrap`` + ``cosim`` end to end: a reduced W5A8 U-Net (16x16, 4..16 channels, every layer type, seeded random weights so many
+"""``wrap`` + ``cosim`` end to end: a reduced W5A8 U-Net (16x16, 4..16 channels, every layer type, seeded random
+weights so many
 classes occur) is converted and compiled by hls4ml (g++), wrapped as FSIC USER_PRJ0, and validation frames go through
 the real wrapper RTL on Icarus Verilog and Verilator with the compiled C model as the IP (random sm_tready
 back-pressure, ss_tvalid gaps, stream-rule monitor). The decoded stream words are compared here with the Keras model
@@ -42,6 +43,7 @@ def _require_sims():
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
     from _support import randomize_weights
+
     from keras_model.model import build_model
 
     d = tmp_path_factory.mktemp("model")
@@ -87,13 +89,13 @@ _BUILDS: dict = {}
 def _built(head, model_file, tmp_path_factory):
     """A converted + compiled (csim) + wrapped build of the reduced model, once per head: (cfg, build_dir, head)."""
     if head not in _BUILDS:
-        from pipeline import cosim, csim
+        from pipeline.stages import csim, wrap
 
         backend = {"argmax": "Vitis", "logits": "Vivado"}[head]
         bd = tmp_path_factory.mktemp(head) / "b"
         cfg = _cfg(bd, model_file, backend=backend, output_head=head)
         assert csim.run(cfg)["passed"]  # converts + compiles the C model the cosim IP runs
-        s = cosim.write_wrap(cfg)
+        s = wrap.write_wrap(cfg)
         assert "fsic/rtl/USER_PRJ0.v" in s["files"] and not list(bd.glob(".fsic.tmp-*"))
         _BUILDS[head] = (cfg, bd, head)
     return _BUILDS[head]
@@ -106,7 +108,7 @@ def built(request, model_file, tmp_path_factory):
 
 def test_cosim_equals_keras_on_both_simulators(built, model_file):
     _require_sims()
-    from pipeline import cosim
+    from pipeline.stages import cosim
 
     cfg, bd, head = built
     r = cosim.run(cfg)
@@ -174,8 +176,9 @@ def test_cosim_detects_a_wrong_ip(model_file, tmp_path, tmp_path_factory):
     mismatch (and `unet-fsic cosim` exits 1)."""
     _require_sims()
     from _support import randomize_weights
+
     from keras_model.model import build_model
-    from pipeline import csim
+    from pipeline.stages import csim
 
     _, good_bd, _ = _built("argmax", model_file, tmp_path_factory)
     other = tmp_path / "other.h5"
@@ -200,12 +203,12 @@ def test_cosim_detects_a_wrong_ip(model_file, tmp_path, tmp_path_factory):
 
 
 def test_wrap_and_cosim_need_a_conversion(tmp_path, model_file):
-    from pipeline import cosim
+    from pipeline.stages import wrap
 
     cfg = _cfg(tmp_path / "b", model_file)
     (tmp_path / "b").mkdir()
     with pytest.raises(UserError, match=r"interface.json: missing -- run `unet-fsic convert CONFIG` first"):
-        cosim.write_wrap(cfg)
+        wrap.write_wrap(cfg)
     assert not (tmp_path / "b" / "fsic").exists()
     cfgp = tmp_path / "c.yaml"
     cfgp.write_text(yaml.safe_dump({"build_dir": str(tmp_path / "b"), "model": MODEL}))

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from pipeline import estimate as E
+from pipeline.hw import estimator as E
 
 
 def test_single_conv_layer_hand_computed():
@@ -63,12 +63,12 @@ def test_processes_match_the_converted_project(fold):
     import keras_model  # noqa: F401
     from keras_model.model import build_model
     from pipeline.config import validate
-    from pipeline.convert import convert
+    from pipeline.hls.project import convert
 
     cfg = validate({"build_dir": "/nonexistent", "model": {"input_shape": [16, 16, 3], "base_filters": 2, "depth": 2},
                     "hls": {"fold_batchnorm": fold}})
     model = build_model(cfg, quantized=True)
-    hm = convert(cfg, model=model, write=False)
+    hm = convert(cfg, model=model, write=False).hls_model
     hls = [n.class_name for n in hm.get_layers()]
     specs, _ = E.layer_specs(cfg, model)
     kinds = [r["kind"] for r in specs]

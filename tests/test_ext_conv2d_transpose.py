@@ -3,8 +3,8 @@
 Every matrix case builds a one-layer Keras model, converts it with ``pipeline.extensions`` registered, compiles it with
 ``hls_model.compile()`` (g++, ~7 s) and compares ``hls_model.predict`` with the Keras output:
 
-* QKeras cases (``q``/``qn``: 8-bit input quantizer, 5-bit kernel quantizer (``qn``: quantized_bits(5,-2)), 8-bit bias quantizer, 'auto' accum/result):
-  identical outputs (0 LSB).
+* QKeras cases (``q``/``qn``: 8-bit input quantizer, 5-bit kernel quantizer (``qn``: quantized_bits(5,-2)), 8-bit
+  bias quantizer, 'auto' accum/result): identical outputs (0 LSB).
 * float Keras cases (``f``): input ap_fixed<8,3>, kernel/bias drawn on the ap_fixed<10,2> grid, accum ap_fixed<32,12>,
   result ap_fixed<16,6>; |hls - keras| <= 1 LSB of the result (2**-10).
 
@@ -13,9 +13,9 @@ layer.
 
 Runtime (2-core machine, measured): the default run ``pytest tests/test_ext_conv2d_transpose.py`` is the FULL
 37-configuration ``MATRIX`` plus the U-Net decoder chain and the error/registration/multiply-count tests: 44 tests,
-~2 min 55-3 min 15 s. ``SLOW_MATRIX`` (4 U-Net-sized layers, e.g. 128->64 k2s2 at 4x4, 16->8 at 32x32; bigger g++ compiles) is
-marked ``@pytest.mark.slow``: ``pytest -m slow tests/test_ext_conv2d_transpose.py`` (~30 s). The first ``CI_CASES`` rows of
-``MATRIX`` are a minimal subset covering every axis, for quick iteration with ``-k``.
+~2 min 55-3 min 15 s. ``SLOW_MATRIX`` (4 U-Net-sized layers, e.g. 128->64 k2s2 at 4x4, 16->8 at 32x32; bigger g++
+compiles) is marked ``@pytest.mark.slow``: ``pytest -m slow tests/test_ext_conv2d_transpose.py`` (~30 s). The first
+``CI_CASES`` rows of ``MATRIX`` are a minimal subset covering every axis, for quick iteration with ``-k``.
 """
 from __future__ import annotations
 
@@ -23,14 +23,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import hls4ml  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-import keras_model  # noqa: E402,F401  (applies the QKeras/TF 2.14 compat fixes)
-import hls4ml  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from qkeras import QActivation, QConv2D, QConv2DTranspose, quantized_bits, quantized_relu  # noqa: E402
 
+import keras_model  # noqa: E402,F401  (applies the QKeras/TF 2.14 compat fixes)
 from pipeline.extensions import UnsupportedLayerError, register_extensions  # noqa: E402
 from pipeline.extensions.conv2d_transpose import LAYER_NAME, multiplies_per_output_pixel  # noqa: E402
 
@@ -166,7 +165,8 @@ def test_generated_multiplies_k2s2(tmp_path):
     mult = params[params.index("_mult : nnet::dense_config"):]
     assert "n_in = 16;" in mult and "n_out = 8;" in mult  # 16*8 products per output pixel, 4 output px per input px
     counts = multiplies_per_output_pixel(layer)
-    assert counts == {"generated": 16 * 8, "useful": 16 * 8, "per_input_pixel": 16 * 8 * 4, "zero_insertion": 4 * 16 * 8}
+    assert counts == {"generated": 16 * 8, "useful": 16 * 8, "per_input_pixel": 16 * 8 * 4,
+                      "zero_insertion": 4 * 16 * 8}
     assert multiplies_per_output_pixel(hm.graph["ct"]) == counts
 
 

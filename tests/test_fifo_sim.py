@@ -1,7 +1,7 @@
-"""Dataflow simulation and FIFO sizing on a small skip-connection graph (pipeline.fifo_sim). ~2 s."""
+"""Dataflow simulation and FIFO sizing on a small skip-connection graph (pipeline.hw.fifo_sim). ~2 s."""
 import pytest
 
-from pipeline.fifo_sim import INF, Deadlock, simulate, size_fifos, skip_graph
+from pipeline.hw.fifo_sim import INF, Deadlock, simulate, size_fifos, skip_graph
 
 
 @pytest.mark.parametrize("args", [(8, 8, 2, 2), (16, 16, 4, 1), (8, 8, 1, 8)])
@@ -26,7 +26,7 @@ def test_simulation_cycle_counts_hand_computed():
     # chain source -> conv 1x1 (ii=3) -> sink on 4x4: the source's first pixel is visible at cycle 1, the conv
     # (bottleneck) reads at 1, 4, ..., 46, its last pixel is visible at 46 + lat 5 = 51, the sink reads it at 51:
     # the frame ends after cycle 51 -> 52
-    from pipeline.fifo_sim import Graph
+    from pipeline.hw.fifo_sim import Graph
 
     g = Graph()
     (a,) = g.add("src", "source", pixels=16)

@@ -1,5 +1,5 @@
 """Firmware (issue #6): the Caravel RV32I example/driver builds with Debian's riscv64-unknown-elf toolchain, the
-ELF is pure RV32I, its compiled register offsets equal the generated header (and pipeline.regmap), the expected
+ELF is pure RV32I, its compiled register offsets equal the generated header (and pipeline.hw.regmap), the expected
 identity in the image equals the build it was compiled against, and the driver's native unit tests pass against
 the register model (firmware/test/regmodel.c).
 
@@ -12,8 +12,7 @@ import struct
 import subprocess
 from pathlib import Path
 
-
-from pipeline import regmap, wrap
+from pipeline.hw import regmap, rtl
 
 REPO = Path(__file__).resolve().parent.parent
 FW = REPO / "firmware"
@@ -91,7 +90,8 @@ def _expected_identity(p: dict) -> tuple:
     ch = (p["C"] << F[("ID_CH", "C")][0]) | (p["classes"] << F[("ID_CH", "CLASSES")][0])
     bits = (p["weight_bits"] << F[("ID_BITS", "WEIGHT_BITS")][0]) | (p["act_bits"] << F[("ID_BITS", "ACT_BITS")][0]) \
         | (p["logit_bits"] << F[("ID_BITS", "LOGIT_BITS")][0]) | (p["class_bits"] << F[("ID_BITS", "CLASS_BITS")][0])
-    om = (p["argmax"] << F[("OUT_MODE", "ARGMAX")][0]) | (p["fields_per_word"] << F[("OUT_MODE", "FIELDS_PER_WORD")][0]) \
+    om = (p["argmax"] << F[("OUT_MODE", "ARGMAX")][0]) \
+        | (p["fields_per_word"] << F[("OUT_MODE", "FIELDS_PER_WORD")][0]) \
         | (p["field_bits"] << F[("OUT_MODE", "FIELD_BITS")][0])
     rm = regmap.REGMAP
     return (int(rm["magic"]), int(rm["version"]), img, ch, bits, p["model_hash"], p["words_in"], p["words_out"], om)
@@ -105,7 +105,7 @@ def _sizes(elf: Path) -> dict:
 def test_example_build_header_is_generated():
     """The checked-in example identity header equals what pipeline.wrap renders for the default build."""
     got = (FW / "example_build" / "fsic" / "include" / "unet_fsic_build.h").read_text()
-    assert got == wrap.render_build_header({})
+    assert got == rtl.render_build_header({})
     assert (FW / "include" / "unet_fsic_regs.h").read_text() == regmap.render_c_header(regmap.load_regmap())
 
 
@@ -115,14 +115,14 @@ def test_firmware_default_build(tmp_path):
     elf = tmp_path / "unet_fsic_example.elf"
     assert "-march=rv32i -mabi=ilp32" in log and "-nostdlib" in log
     _check_rv32i(elf)
-    # compiled offsets == generated header == pipeline.regmap (the YAML)
+    # compiled offsets == generated header == pipeline.hw.regmap (the YAML)
     hdr = _header_defines(FW / "include" / "unet_fsic_regs.h")
     recs, ident = _parse_sig(_uf_regmap_section(elf, tmp_path))
     for name in REG_NAMES:
         assert recs[name] == hdr[f"UNET_FSIC_{name}"] == regmap.OFFSETS[name], name
     assert set(REG_NAMES) == set(regmap.OFFSETS), "register list in the test/firmware is out of date"
     assert recs["BASE"] == 0x30000000 and recs["PRJ_SEL"] == 0x30005000
-    assert ident == _expected_identity(wrap.resolve_params({}))
+    assert ident == _expected_identity(rtl.resolve_params({}))
     # images: hex is the Verilog-style flash image of the same bytes as the bin, at the flash base
     hexlines = (tmp_path / "unet_fsic_example.hex").read_text().split()
     assert hexlines[0] == "@10000000"
@@ -138,12 +138,12 @@ def test_firmware_against_build_dir(tmp_path):
     _need_toolchain()
     params = dict(H=16, W=24, C=3, classes=7, output_mode="argmax", weight_bits=5, act_bits=8,
                   model_hash=0x5EED1234, hls_top_name="myproject")
-    wrap.write_wrapper(tmp_path, params)
+    rtl.write_wrapper(tmp_path, params)
     _run(["make", "-C", str(FW), f"BUILD={tmp_path}"])
     elf = tmp_path / "firmware" / "unet_fsic_example.elf"
     _check_rv32i(elf)
     _, ident = _parse_sig(_uf_regmap_section(elf, tmp_path))
-    p = wrap.resolve_params(params)
+    p = rtl.resolve_params(params)
     assert ident == _expected_identity(p)
     assert ident[5] == 0x5EED1234 and ident[6] == (16 * 24 * 3 + 3) // 4
 

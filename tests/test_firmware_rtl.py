@@ -25,17 +25,15 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from pipeline import regmap, wrap
+from pipeline.hw import regmap, rtl
 
 REPO = Path(__file__).resolve().parent.parent
 FW = REPO / "firmware"
-SIM_DIR = REPO / "fsic_wrapper" / "sim"
 SIM_EXE = {"icarus": "iverilog", "verilator": "verilator"}
 
 # ---- the documented protocol (firmware/README.md), written out independently of the C sources
@@ -73,22 +71,13 @@ def build_firmware(build_dir: Path) -> Path:
 def run_firmware_on_rtl(sim: str, fsic: Path, runs: list[tuple[str, Path]], work: Path, seed: int = 5) -> dict:
     """Build <fsic>'s USER_PRJ0 (+ IP shell) for `sim` and run each firmware ELF on it (a reset before each);
     returns the bench's record {"params", "runs": [...]} (see fsic_wrapper/sim/test_firmware_iss.py)."""
-    from cocotb.runner import get_results, get_runner
+    from pipeline.hw import rtlsim
 
-    srcs = sorted((fsic / "rtl").glob("*.v")) + sorted((fsic / "sim").glob("*.v"))
-    if str(SIM_DIR) not in sys.path:   # cocotb.runner passes sys.path as the simulator's PYTHONPATH
-        sys.path.insert(0, str(SIM_DIR))
     work.mkdir(parents=True, exist_ok=True)
-    runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"] if sim == "verilator" else []
-    runner.build(verilog_sources=srcs, includes=[fsic / "rtl"], hdl_toplevel="USER_PRJ0",
-                 build_dir=work / f"sim_{sim}", build_args=build_args, always=True)
     results = work / f"fw_runs_{sim}.json"
-    env = {"UF_BUILD_JSON": str(fsic / "python" / "unet_fsic_build.json"), "UF_FW_RESULTS": str(results),
-           "UF_FW_RUNS": json.dumps([{"name": n, "elf": str(e)} for n, e in runs]), "UF_FW_SEED": str(seed)}
-    xml = runner.test(hdl_toplevel="USER_PRJ0", test_module="test_firmware_iss", testcase=["firmware_runs"],
-                      build_dir=work / f"sim_{sim}", test_dir=work, extra_env=env)
-    total, failed = get_results(Path(xml))
+    env = {"UF_FW_RESULTS": results, "UF_FW_RUNS": json.dumps([{"name": n, "elf": str(e)} for n, e in runs]),
+           "UF_FW_SEED": seed}
+    total, failed = rtlsim.run_fsic(sim, fsic, "test_firmware_iss", ["firmware_runs"], work, env)
     assert total == 1 and failed == 0, f"the firmware bench failed on {sim} (see {work})"
     out = json.loads(results.read_text())
     assert [r["name"] for r in out["runs"]] == [n for n, _ in runs]
@@ -207,8 +196,8 @@ def test_firmware_drives_rtl(sim, tmp_path):
     need_tools(sim)
     t0 = time.monotonic()
     good, other = tmp_path / "good", tmp_path / "other"
-    wrap.write_wrapper(good, PARAMS)
-    wrap.write_wrapper(other, dict(PARAMS, model_hash=0x5EED_0002))
+    rtl.write_wrapper(good, PARAMS)
+    rtl.write_wrapper(other, dict(PARAMS, model_hash=0x5EED_0002))
     fw_good, fw_other = build_firmware(good), build_firmware(other)
     res = run_firmware_on_rtl(sim, good / "fsic", [("good", fw_good), ("other_hash", fw_other)], tmp_path)
     p = dict(PARAMS)
@@ -224,7 +213,7 @@ def test_bench_catches_a_firmware_that_skips_the_project_select(tmp_path):
     ISS stops), and check_pass_run rejects the record.  A tiny hand-written RV32I program, assembled here."""
     need_tools("icarus")
     build = tmp_path / "b"
-    wrap.write_wrapper(build, PARAMS)
+    rtl.write_wrapper(build, PARAMS)
     src = tmp_path / "bad.S"
     # lw from ID_MAGIC without selecting the project first, then park
     src.write_text(".section .text.start,\"ax\"\n.globl _start\n_start:\n li t0, 0x30000040\n lw t1, 0(t0)\n"

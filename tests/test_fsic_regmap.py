@@ -5,11 +5,11 @@ import subprocess
 
 import pytest
 
-from pipeline import regmap, wrap
+from pipeline.hw import regmap, rtl
 
 
 def test_checked_in_generated_files_are_fresh():
-    assert regmap.stale_files() == [], "run `python -m pipeline.regmap` to regenerate"
+    assert regmap.stale_files() == [], "run `python -m pipeline.hw.regmap` to regenerate"
 
 
 def test_regmap_renderings_agree():
@@ -28,8 +28,10 @@ def test_regmap_renderings_agree():
 def test_regmap_rejects_overlaps(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("name: x\nversion: 1\nmagic: 1\nregisters:\n"
-                   "  - {name: A, offset: 0x0, desc: a, fields: [{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n"
-                   "  - {name: B, offset: 0x0, desc: b, fields: [{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n")
+                   "  - {name: A, offset: 0x0, desc: a, fields: "
+                   "[{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n"
+                   "  - {name: B, offset: 0x0, desc: b, fields: "
+                   "[{name: F, lsb: 0, width: 1, access: RW, reset: 0, desc: f}]}\n")
     with pytest.raises(ValueError):
         regmap.load_regmap(bad)
 
@@ -41,27 +43,27 @@ def test_c_header_compiles(tmp_path):
     c = tmp_path / "t.c"
     c.write_text('#include "unet_fsic_regs.h"\n#include "unet_fsic_build.h"\n'
                  "int main(void){return (int)(UNET_FSIC_CTRL + UNET_FSIC_ID_MODEL_HASH + UNET_FSIC_BUILD_WORDS_IN);}\n")
-    wrap.write_wrapper(tmp_path, {})
+    rtl.write_wrapper(tmp_path, {})
     subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-fsyntax-only", "-I", str(tmp_path / "fsic" / "include"),
                     str(c)], check=True)
 
 
 def test_resolve_params_geometry():
-    p = wrap.resolve_params({})
+    p = rtl.resolve_params({})
     assert (p["words_in"], p["words_out"], p["fields_per_word"]) == (3072, 683, 6)
     assert p["last_out_fields"] == 4 and p["last_out_bytes"] == 3
     assert p["in_tdata_width"] == 24 and p["out_tdata_width"] == 8
-    q = wrap.resolve_params({"output_mode": "logits"})
+    q = rtl.resolve_params({"output_mode": "logits"})
     assert q["words_out"] == 64 * 64 * 21 // 4 and q["out_tdata_width"] == 168 and q["out_elem_bits"] == 8
     with pytest.raises(ValueError):
-        wrap.resolve_params({"class_bits": 4})          # 21 classes do not fit
+        rtl.resolve_params({"class_bits": 4})          # 21 classes do not fit
     with pytest.raises(ValueError):
-        wrap.resolve_params({"output_mode": "softmax"})
+        rtl.resolve_params({"output_mode": "softmax"})
 
 
 @pytest.mark.parametrize("mode", ["argmax", "logits"])
 def test_generated_wrapper_is_verilog_2005(tmp_path, mode):
-    files = wrap.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top",
+    files = rtl.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top",
                                           "hls_in_port": "input_1", "hls_out_port": "layer40_out"})
     names = {f.name for f in files}
     assert {"USER_PRJ0.v", "unet_top.v", "unet_fsic_regs.vh", "unet_fsic_regs.h", "unet_fsic_build.h",
@@ -79,6 +81,6 @@ def test_generated_wrapper_is_verilog_2005(tmp_path, mode):
                     "-o", str(tmp_path / "a.vvp")] + srcs, check=True)
     subprocess.run(["iverilog", "-g2005", "-DUSER_PROJECT_SIDEBAND_SUPPORT", "-I", str(fsic / "rtl"),
                     "-s", "USER_PRJ0", "-o", str(tmp_path / "b.vvp")] + srcs, check=True)
-    r = subprocess.run(["verilator", "--lint-only", "-Wall", "-Wno-WIDTH", "-Wno-UNUSED", "-Wno-DECLFILENAME",
+    r = subprocess.run(["verilator", "--lint-only", "-Wall",
                         f"-I{fsic / 'rtl'}", "--top-module", "USER_PRJ0"] + srcs, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

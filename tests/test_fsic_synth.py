@@ -4,7 +4,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_wrapper_synth.py"
 
 

@@ -1,21 +1,17 @@
 """RTL simulation of the FSIC wrapper (USER_PRJ0) on Icarus and Verilator via cocotb.runner.
 
-Each configuration is generated with pipeline.wrap.write_wrapper into a pytest tmp dir, built once per
+Each configuration is generated with pipeline.hw.rtl.write_wrapper into a pytest tmp dir, built once per
 simulator, and all cocotb tests of fsic_wrapper/sim/test_user_prj0.py run against it (the IP is the
 generated shell driven by fsic_wrapper/sim/ip_model.py)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
 from _support import require_tools
-from pipeline import wrap
 
-REPO = Path(__file__).resolve().parent.parent
-SIM_DIR = REPO / "fsic_wrapper" / "sim"
+from pipeline.hw import rtl
 
 CONFIGS = {
     # tiny argmax build: partial last words in and out, 16-bit input elements (byte at bit 2),
@@ -45,24 +41,13 @@ SIMS = ["icarus", "verilator"]
 
 
 def run_cocotb(sim: str, cfg: dict, work: Path, testcases: list[str], extra_env: dict | None = None):
-    from cocotb.runner import get_results, get_runner
+    from pipeline.hw import rtlsim
 
-    files = wrap.write_wrapper(work, cfg)
+    rtl.write_wrapper(work, cfg)
     fsic = work / "fsic"
     p = json.loads((fsic / "python" / "unet_fsic_build.json").read_text())
-    srcs = [f for f in files if f.suffix == ".v" and f.parent.name in ("rtl", "sim")]
-    if str(SIM_DIR) not in sys.path:   # cocotb.runner passes sys.path as the simulator's PYTHONPATH
-        sys.path.insert(0, str(SIM_DIR))
-    runner = get_runner(sim)
-    build_args = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"] if sim == "verilator" else []
-    runner.build(verilog_sources=srcs, includes=[fsic / "rtl"], hdl_toplevel="USER_PRJ0",
-                 build_dir=work / f"sim_{sim}", build_args=build_args, always=True)
-    env = {"UF_BUILD_JSON": str(fsic / "python" / "unet_fsic_build.json"),
-           "UF_RESULTS_JSON": str(work / "results.json")}
-    env.update(extra_env or {})
-    xml = runner.test(hdl_toplevel="USER_PRJ0", test_module="test_user_prj0", testcase=testcases,
-                      build_dir=work / f"sim_{sim}", test_dir=work, extra_env=env)
-    total, failed = get_results(Path(xml))
+    env = {"UF_RESULTS_JSON": str(work / "results.json"), **(extra_env or {})}
+    total, failed = rtlsim.run_fsic(sim, fsic, "test_user_prj0", testcases, work, env)
     return p, total, failed
 
 

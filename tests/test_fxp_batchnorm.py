@@ -12,10 +12,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-import keras_model  # noqa: E402,F401
 from tensorflow import keras  # noqa: E402
 
+import keras_model  # noqa: E402,F401
 from keras_model.layers import FxpBatchNorm  # noqa: E402
 
 EPS = 1e-5

@@ -1,8 +1,8 @@
-"""Host driver (pipeline/host.py), sim backend: the build's real wrapper RTL in a cocotb simulation (Icarus by
+"""Host driver (pipeline/host/), sim backend: the build's real wrapper RTL in a cocotb simulation (Icarus by
 default) plays the device; the driver talks to it as the FPGA side would (FSIC-pattern register accesses at the
 same offsets, frames through the streams).
 
-* a tiny seeded W5A8 QKeras U-Net is the IP model in the simulator (firmware/host/sim_models.py:keras_argmax, fed
+* a tiny seeded W5A8 QKeras U-Net is the IP model in the simulator (fsic_wrapper/sim/sim_models.py:keras_argmax, fed
   the weights this test saved); the test computes the Keras argmax itself and compares with what infer_batch
   returns for 4 frames;
 * identity mismatch -> IdentityMismatchError; IP that never answers -> DeviceTimeoutError (simulated-cycle budget)
@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import host, wrap
+from pipeline import host
+from pipeline.hw import rtl
 
 pytestmark = pytest.mark.skipif(shutil.which("iverilog") is None and not os.environ.get("CI"),
                                 reason="iverilog not installed")
@@ -32,11 +33,11 @@ TINY = {"model": {"input_shape": [8, 8, 3], "base_filters": 4, "depth": 1}}
 def _tiny_keras(tmp: Path, seed: int = 3):
     """Build the tiny W5A8 model with seeded random weights (BN statistics included), save them for the
     simulator, return (model, spec_path, model_hash)."""
+    from _support import randomize_weights
+
     import keras_model  # noqa: F401
     from keras_model.model import build_model
     from pipeline.config import validate
-
-    from _support import randomize_weights
 
     model = build_model(validate(TINY), quantized=True)
     randomize_weights(model, seed)
@@ -53,7 +54,7 @@ def _build(tmp: Path, **kw) -> Path:
     params = dict(H=8, W=8, C=3, classes=21, output_mode="argmax", weight_bits=5, act_bits=8, model_hash=0x0BADF00D,
                   hls_top_name="myproject")
     params.update(kw)
-    wrap.write_wrapper(tmp, params)
+    rtl.write_wrapper(tmp, params)
     return tmp
 
 
@@ -82,7 +83,7 @@ def test_sim_infer_batch_equals_keras_argmax(tmp_path):
     assert got.shape == (4, 8, 8) and got.dtype == np.uint8
     np.testing.assert_array_equal(got, ref)
     np.testing.assert_array_equal(one, ref[2])
-    p = wrap.resolve_params(dict(H=8, W=8, C=3, classes=21))
+    p = rtl.resolve_params(dict(H=8, W=8, C=3, classes=21))
     assert cnt == {"frames_done": 5, "frames_in": 5, "words_in": 5 * p["words_in"], "words_out": 5 * p["words_out"]}
     assert flags == 0
 
@@ -188,6 +189,6 @@ def test_sim_verilator_summod(tmp_path):
     frames = np.random.default_rng(1).integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
     with host.open(build, backend="sim", simulator="verilator", startup_timeout=600) as dev:
         got = dev.infer_batch(frames)
-    # the driver streams the input codes (pipeline.csim.hardware_input): byte + (byte >= 128), clipped to 255
+    # the driver streams the input codes (pipeline.hw.streams.hardware_input): byte + (byte >= 128), clipped to 255
     codes = np.minimum(255, frames.astype(int) + (frames >= 128))
     np.testing.assert_array_equal(got, codes.sum(-1) % 21)

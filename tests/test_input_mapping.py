@@ -1,4 +1,5 @@
-"""The IP's input mapping (``pipeline.csim.hardware_input``): uint8 pixel -> the 8-bit code the input stream carries.
+"""The IP's input mapping (``pipeline.hw.streams.hardware_input``): uint8 pixel -> the 8-bit code the input stream
+carries.
 
 Reference: QKeras's own input quantizer -- the W5A8 model's ``input_quant`` layer, i.e. ``quantized_bits(8, 0,
 keep_negative=False, alpha=1)`` -- applied to the model's own input scaling ``p / 255`` (``keras_model.data``), for
@@ -14,8 +15,8 @@ import pytest  # noqa: E402
 import keras_model  # noqa: E402,F401
 from keras_model.data import to_model_input  # noqa: E402
 from pipeline.config import validate  # noqa: E402
-from pipeline.csim import csim_input, hardware_input  # noqa: E402
 from pipeline.errors import UserError  # noqa: E402
+from pipeline.hw.streams import csim_input, hardware_input  # noqa: E402
 
 ALL_BYTES = np.arange(256, dtype=np.uint8)
 

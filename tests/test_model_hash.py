@@ -1,12 +1,13 @@
-"""Issue #17: an independent oracle for the build's model hash (pipeline.cosim.model_hash -> ID_MODEL_HASH).
+"""Issue #17: an independent oracle for the build's model hash (pipeline.stages.wrap.model_hash -> ID_MODEL_HASH).
 
-The documented rule (fsic_wrapper/README.md, pipeline/cosim.py): the model hash is the CRC-32 of the IP's weights as
+The documented rule (fsic_wrapper/README.md, pipeline/stages/wrap.py): the model hash is the CRC-32 of the IP's
+weights as
 generated -- every file in ``<build>/hls/firmware/weights/``, taken in order of file name; for each file its name
 (UTF-8, no directory) and then its bytes.  Equivalently (CRC-32 chains over concatenation): the standard CRC-32
 (zlib, ISO-HDLC) of the byte string  name_0 | content_0 | name_1 | content_1 | ...  This test computes that string
 from the files on disk and hashes it with zlib.crc32 itself; it never asks model_hash for the expectation.
 
-On a real conversion (a tiny seeded W5A8 U-Net, 8x8x3, depth 1, converted by pipeline.convert without compiling):
+On a real conversion (a tiny seeded W5A8 U-Net, 8x8x3, depth 1, converted by pipeline.hls.project without compiling):
   * model_hash, the wrapper params and the generated firmware header carry exactly that CRC;
   * one byte changed in one weight file (the sign of one weight in a ``w*.h`` initializer) changes model_hash to the
     CRC of the changed files, changes the ID_MODEL_HASH register the real RTL returns (read by the real firmware in
@@ -24,9 +25,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
-
-from test_firmware_rtl import (build_firmware, check_identity_refused, check_pass_run, need_tools,  # noqa: E402
-                               run_firmware_on_rtl)
+from test_firmware_rtl import (  # noqa: E402
+    build_firmware,
+    check_identity_refused,
+    check_pass_run,
+    need_tools,
+    run_firmware_on_rtl,
+)
 
 TINY = {"input_shape": [8, 8, 3], "base_filters": 4, "depth": 1}
 # the build's identity as configured (TINY, 21 classes, W5A8 argmax head) -- the hash is filled in per build
@@ -41,10 +46,11 @@ def _cfg(build_dir: Path):
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> Path:
     """A converted (not compiled) build of the tiny seeded model; tests copy it before changing anything."""
-    import keras_model  # noqa: F401
     from _support import randomize_weights
+
+    import keras_model  # noqa: F401
     from keras_model.model import build_model
-    from pipeline import convert
+    from pipeline.hls import project as convert
 
     bd = tmp_path_factory.mktemp("hash") / "build"
     cfg = _cfg(bd)
@@ -83,7 +89,7 @@ def flip_one_weight_sign(bd: Path) -> tuple[Path, int]:
 
 
 def test_model_hash_is_the_crc32_of_the_weight_files(converted, tmp_path):
-    from pipeline import cosim
+    from pipeline.stages import wrap
 
     cfg = _copy(converted, tmp_path / "b")
     files = weight_files(tmp_path / "b")
@@ -92,8 +98,8 @@ def test_model_hash_is_the_crc32_of_the_weight_files(converted, tmp_path):
     want = independent_crc(tmp_path / "b")
     # the rule reads the contents, not only the names (the CRC of the names alone is a different number)
     assert want != zlib.crc32(b"".join(f.name.encode() for f in files))
-    assert cosim.model_hash(cfg) == want
-    s = cosim.write_wrap(cfg)
+    assert wrap.model_hash(cfg) == want
+    s = wrap.write_wrap(cfg)
     assert s["model_hash"] == f"0x{want:08X}"
     hdr = (tmp_path / "b" / "fsic" / "include" / "unet_fsic_build.h").read_text()
     assert f"#define UNET_FSIC_BUILD_MODEL_HASH 0x{want:08X}u" in hdr
@@ -103,7 +109,7 @@ def test_one_weight_byte_changes_hash_register_and_firmware_refuses(converted, t
     """One byte in one weight file: a different model_hash (= the independent CRC of the changed files), a
     different ID_MODEL_HASH read from the RTL by the firmware, and each build's firmware refuses the other's RTL."""
     need_tools("icarus")
-    from pipeline import cosim
+    from pipeline.stages import wrap
 
     a, b = tmp_path / "a", tmp_path / "b"
     cfg_a, cfg_b = _copy(converted, a), _copy(converted, b)
@@ -114,10 +120,10 @@ def test_one_weight_byte_changes_hash_register_and_firmware_refuses(converted, t
     assert diffs == [(f.name, pos)]
     h_a, h_b = independent_crc(a), independent_crc(b)
     assert h_a != h_b
-    assert cosim.model_hash(cfg_a) == h_a
-    assert cosim.model_hash(cfg_b) == h_b
-    cosim.write_wrap(cfg_a)
-    cosim.write_wrap(cfg_b)
+    assert wrap.model_hash(cfg_a) == h_a
+    assert wrap.model_hash(cfg_b) == h_b
+    wrap.write_wrap(cfg_a)
+    wrap.write_wrap(cfg_b)
     fw_a, fw_b = build_firmware(a), build_firmware(b)
 
     # RTL of build a: its firmware runs a frame and read h_a from ID_MODEL_HASH; b's firmware refuses it

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import reports as R
 from pipeline.errors import UserError
+from pipeline.hw import vendor_reports as R
 
 FIX = Path(__file__).parent / "fixtures" / "reports"
 RPT = FIX / "hls_prj/myproject_prj/solution1/syn/report"
@@ -63,11 +63,12 @@ def test_errors(tmp_path):
 
 
 def test_synth_without_tool(monkeypatch):
-    monkeypatch.setattr(R, "vendor_tool", lambda: None)
     from pipeline.errors import ToolMissingError
+    from pipeline.stages import import_report
 
+    monkeypatch.setattr(import_report, "vendor_tool", lambda: None)
     with pytest.raises(ToolMissingError):
-        R.synthesize({})
+        import_report.synthesize({})
 
 
 def test_published_hls4ml_vivado_reports():

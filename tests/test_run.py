@@ -90,7 +90,8 @@ def test_rerun_is_cached_and_fast(built):
 
 def test_from_and_only_rerun_selectively(built):
     cfgp, bd, _, home = built
-    rec = {n: json.loads((bd / ".stages" / f"{n}.json").read_text())["finished"] for n in ("train", "cosim", "evaluate")}
+    rec = {n: json.loads((bd / ".stages" / f"{n}.json").read_text())["finished"]
+           for n in ("train", "cosim", "evaluate")}
     r = _run(["run", str(cfgp), "--from", "firmware"], cfgp.parent, home)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "firmware: running" in r.stdout and "estimate: running" in r.stdout

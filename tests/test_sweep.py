@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import sweep
 from pipeline.errors import ConfigError
+from pipeline.stages import sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "hls4ml_configs" / "sweep_tiny.yaml"
@@ -35,7 +35,7 @@ def test_keys_stable_and_distinct():
 
 
 def _run_sub(build_dir):
-    code = ("import sys; from pipeline import sweep\n"
+    code = ("import sys; from pipeline.stages import sweep\n"
             "if __name__ == '__main__':\n"
             f"    spec = sweep.load_spec({str(SPEC)!r}); spec['build_dir'] = {str(build_dir)!r}\n"
             "    s = sweep.run(spec, progress=False); print('SUMMARY', __import__('json').dumps(s))\n")

@@ -2,9 +2,9 @@
  * unet_fsic.h -- driver for the unet-fsic USER_PRJ0 (FSIC user project 0), Caravel management core (VexRiscv,
  * RV32I) and host builds.
  *
- * Register offsets, LSBs and masks come ONLY from the generated unet_fsic_regs.h (python -m pipeline.regmap, from
+ * Register offsets, LSBs and masks come ONLY from the generated unet_fsic_regs.h (python -m pipeline.hw.regmap, from
  * fsic_wrapper/regmap.yaml).  Build identity values come from a build's generated include/unet_fsic_build.h
- * (pipeline.wrap.write_wrapper); see UNET_FSIC_IDENTITY_FROM_BUILD below.
+ * (pipeline.hw.rtl.write_wrapper); see UNET_FSIC_IDENTITY_FROM_BUILD below.
  *
  * MMIO: on the target every access is a volatile 32-bit load/store at base + offset.  Compile with
  * -DUNET_FSIC_HOST_MMIO to route every access through two functions the host program supplies

@@ -1,4 +1,7 @@
+`resetall
 `timescale 1ns / 1ps
+`default_nettype none
+
 // uf_axil_slave: AXI-Lite slave front end for FSIC's config control (no B channel, no RRESP) that also
 // works with any standard AXI-Lite master.
 //  * Write: AW and W are accepted independently and latched; the register write happens in the cycle the
@@ -37,6 +40,18 @@ module uf_axil_slave #(
     output wire [ADDR_W-1:0] rd_addr,
     input  wire [31:0]       rd_data
 );
+    // check configuration
+    initial begin
+        if (ADDR_W < 1) begin
+            $error("Error: uf_axil_slave needs ADDR_W >= 1, not %0d (instance %m)", ADDR_W);
+            $finish;
+        end
+        if (WREADY_LAG != 0 && WREADY_LAG != 1) begin
+            $error("Error: uf_axil_slave WREADY_LAG=%0d must be 0 or 1 (instance %m)", WREADY_LAG);
+            $finish;
+        end
+    end
+
     reg              aw_got;
     reg [ADDR_W-1:0] aw_q;
     reg              w_got;
@@ -96,3 +111,5 @@ module uf_axil_slave #(
         end
     end
 endmodule
+
+`resetall

@@ -1,6 +1,11 @@
+`resetall
 `timescale 1ns / 1ps
+`default_nettype none
+
 // uf_regs: the unet-fsic register file (offsets and fields from the generated unet_fsic_regs.vh, whose
 // single source is fsic_wrapper/regmap.yaml).  Unmapped offsets read 0 and ignore writes.
+// Parameter constraints (checked at time 0 of simulation; a violation stops it with $error + $finish): every
+// identity value fits its register field (e.g. IMG_H/IMG_W/IMG_C/CLASSES < 2**16, the *_BITS values < 256).
 module uf_regs #(
     parameter ADDR_W          = 12,
     parameter IMG_H           = 64,
@@ -46,7 +51,44 @@ module uf_regs #(
     output wire              irq_low,
     output wire              irq_high
 );
+    // the generated map defines every field's LSB and width; not all of them are needed here
+    /* verilator lint_off UNUSEDPARAM */
 `include "unet_fsic_regs.vh"
+    /* verilator lint_on UNUSEDPARAM */
+
+    // check configuration: the identity values must fit their register fields
+    initial begin
+        if ((IMG_H >> UF_ID_IMG_H_W) != 0 || (IMG_W >> UF_ID_IMG_W_W) != 0 || IMG_H < 1 || IMG_W < 1) begin
+            $error("Error: uf_regs IMG_H=%0d / IMG_W=%0d must be 1..%0d (ID_IMG fields; instance %m)",
+                   IMG_H, IMG_W, (1 << UF_ID_IMG_W_W) - 1);
+            $finish;
+        end
+        if ((IMG_C >> UF_ID_CH_C_W) != 0 || (CLASSES >> UF_ID_CH_CLASSES_W) != 0 || IMG_C < 1 || CLASSES < 1) begin
+            $error("Error: uf_regs IMG_C=%0d / CLASSES=%0d must be 1..%0d (ID_CH fields; instance %m)",
+                   IMG_C, CLASSES, (1 << UF_ID_CH_C_W) - 1);
+            $finish;
+        end
+        if ((WEIGHT_BITS >> UF_ID_BITS_WEIGHT_BITS_W) != 0 || (ACT_BITS >> UF_ID_BITS_ACT_BITS_W) != 0
+            || (LOGIT_BITS >> UF_ID_BITS_LOGIT_BITS_W) != 0 || (CLASS_BITS >> UF_ID_BITS_CLASS_BITS_W) != 0) begin
+            $error("Error: uf_regs WEIGHT_BITS/ACT_BITS/LOGIT_BITS/CLASS_BITS must fit the 8-bit ID_BITS fields (instance %m)");
+            $finish;
+        end
+        if ((OUT_FIELD_BITS >> UF_OUT_MODE_FIELD_BITS_W) != 0
+            || (OUT_FIELDS_WORD >> UF_OUT_MODE_FIELDS_PER_WORD_W) != 0) begin
+            $error("Error: uf_regs OUT_FIELD_BITS=%0d / OUT_FIELDS_WORD=%0d must fit the OUT_MODE fields (instance %m)",
+                   OUT_FIELD_BITS, OUT_FIELDS_WORD);
+            $finish;
+        end
+        if ((HLS_IN_TDATA_W >> UF_ID_HLS_IN_TDATA_W_W) != 0 || (HLS_OUT_TDATA_W >> UF_ID_HLS_OUT_TDATA_W_W) != 0) begin
+            $error("Error: uf_regs HLS_IN_TDATA_W=%0d / HLS_OUT_TDATA_W=%0d must fit the ID_HLS fields (instance %m)",
+                   HLS_IN_TDATA_W, HLS_OUT_TDATA_W);
+            $finish;
+        end
+        if (ARGMAX != 0 && ARGMAX != 1) begin
+            $error("Error: uf_regs ARGMAX=%0d must be 0 or 1 (instance %m)", ARGMAX);
+            $finish;
+        end
+    end
 
     wire [31:0] wmask = {{8{wr_strb[3]}}, {8{wr_strb[2]}}, {8{wr_strb[1]}}, {8{wr_strb[0]}}};
     wire [31:0] wbits = wr_data & wmask;
@@ -130,22 +172,30 @@ module uf_regs #(
         end
     endfunction
 
+    function [31:0] put1;  // place bit v at lsb
+        input v;
+        input integer lsb;
+        begin
+            put1 = {31'd0, v} << lsb;
+        end
+    endfunction
+
     always @(*) begin
         case (rd_addr)
-            UF_REG_CTRL: rd_data = put(start_pending, UF_CTRL_AP_START_LSB) | put(ap_done, UF_CTRL_AP_DONE_LSB)
-                                 | put(ap_idle, UF_CTRL_AP_IDLE_LSB) | put(in_busy, UF_CTRL_IN_BUSY_LSB)
-                                 | put(out_busy, UF_CTRL_OUT_BUSY_LSB) | put(auto_restart, UF_CTRL_AUTO_RESTART_LSB)
-                                 | put(soft_rst, UF_CTRL_SOFT_RESET_LSB);
+            UF_REG_CTRL: rd_data = put1(start_pending, UF_CTRL_AP_START_LSB) | put1(ap_done, UF_CTRL_AP_DONE_LSB)
+                                 | put1(ap_idle, UF_CTRL_AP_IDLE_LSB) | put1(in_busy, UF_CTRL_IN_BUSY_LSB)
+                                 | put1(out_busy, UF_CTRL_OUT_BUSY_LSB) | put1(auto_restart, UF_CTRL_AUTO_RESTART_LSB)
+                                 | put1(soft_rst, UF_CTRL_SOFT_RESET_LSB);
             UF_REG_IER:  rd_data = ier & (put(1, UF_IER_DONE_LOW_LSB) | put(1, UF_IER_ERR_LOW_LSB)
                                         | put(1, UF_IER_DONE_HIGH_LSB) | put(1, UF_IER_ERR_HIGH_LSB));
-            UF_REG_ISR:  rd_data = put(isr[0], UF_ISR_DONE_LSB) | put(isr[1], UF_ISR_ERR_LSB);
+            UF_REG_ISR:  rd_data = put1(isr[0], UF_ISR_DONE_LSB) | put1(isr[1], UF_ISR_ERR_LSB);
             UF_REG_FRAMES_DONE: rd_data = frames_done;
             UF_REG_WORDS_IN:    rd_data = words_in;
             UF_REG_WORDS_OUT:   rd_data = words_out;
             UF_REG_FRAMES_IN:   rd_data = frames_in;
-            UF_REG_ERR:  rd_data = put(err[0], UF_ERR_SHORT_LSB) | put(err[1], UF_ERR_LONG_LSB)
-                                 | put(err[2], UF_ERR_KEEP_LSB) | put(err[3], UF_ERR_OVERFLOW_LSB);
-            UF_REG_OUT_MODE: rd_data = put(ARGMAX != 0, UF_OUT_MODE_ARGMAX_LSB)
+            UF_REG_ERR:  rd_data = put1(err[0], UF_ERR_SHORT_LSB) | put1(err[1], UF_ERR_LONG_LSB)
+                                 | put1(err[2], UF_ERR_KEEP_LSB) | put1(err[3], UF_ERR_OVERFLOW_LSB);
+            UF_REG_OUT_MODE: rd_data = put1(ARGMAX != 0, UF_OUT_MODE_ARGMAX_LSB)
                                      | put(OUT_FIELDS_WORD, UF_OUT_MODE_FIELDS_PER_WORD_LSB)
                                      | put(OUT_FIELD_BITS, UF_OUT_MODE_FIELD_BITS_LSB);
             UF_REG_ID_MAGIC:   rd_data = UF_MAGIC;
@@ -162,3 +212,5 @@ module uf_regs #(
         endcase
     end
 endmodule
+
+`resetall

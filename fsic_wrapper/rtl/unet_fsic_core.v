@@ -1,9 +1,17 @@
+`resetall
 `timescale 1ns / 1ps
+`default_nettype none
+
 // unet_fsic_core: everything of USER_PRJ0 except the hls4ml IP instance.
 //   ss_* (32-bit, 4 bytes/word)  -> uf_in_framer -> uf_gearbox (bytes -> C bytes/pixel) -> IP input stream
 //   IP output stream -> field extraction -> uf_gearbox (fields -> 32-bit words, tlast/tkeep) -> sm_*
 //   AXI-Lite (FSIC subset) -> uf_axil_slave -> uf_regs
 // Single clock (FSIC drives axi_clk and axis_clk from the same core clock); synchronous active-low reset.
+// Parameter constraints (checked at time 0 of simulation; a violation stops it with $error + $finish; the
+// helpers check their own, e.g. the gearboxes' 8-bit field counts, the register fields of the identity values):
+//   the output field FW (CLASS_BITS for argmax, LOGIT_BITS for logits) is 1..32 bits;  argmax: CLASSES fit in
+//   CLASS_BITS;  IN_ELEM_BITS >= 8 and IN_SHIFT + 8 <= IN_ELEM_BITS;  HLS_IN_TDATA_W >= IMG_C * IN_ELEM_BITS;
+//   OUT_SHIFT + FW <= OUT_ELEM_BITS;  HLS_OUT_TDATA_W >= (fields per IP output beat) * OUT_ELEM_BITS.
 module unet_fsic_core #(
     parameter IMG_H           = 64,
     parameter IMG_W           = 64,
@@ -82,6 +90,40 @@ module unet_fsic_core #(
     localparam LAST_OUT_B  = (LAST_OUT_F * FW + 7) / 8;
     localparam [3:0] LAST_OUT_KEEP = (LAST_OUT_B >= 4) ? 4'hF : ((4'h1 << LAST_OUT_B) - 4'h1);
 
+    // check configuration
+    initial begin
+        if (FW < 1 || FW > 32) begin
+            $error("Error: unet_fsic_core output field of %0d bits (ARGMAX=%0d: CLASS_BITS, else LOGIT_BITS) must be 1..32 bits (instance %m)",
+                   FW, ARGMAX);
+            $finish;
+        end
+        if (ARGMAX != 0 && CLASS_BITS < 31 && (1 << CLASS_BITS) < CLASSES) begin
+            $error("Error: unet_fsic_core CLASS_BITS=%0d cannot hold %0d class indices (instance %m)",
+                   CLASS_BITS, CLASSES);
+            $finish;
+        end
+        if (IN_ELEM_BITS < 8 || IN_SHIFT < 0 || IN_SHIFT + 8 > IN_ELEM_BITS) begin
+            $error("Error: unet_fsic_core the input byte at IN_SHIFT=%0d does not fit IN_ELEM_BITS=%0d (instance %m)",
+                   IN_SHIFT, IN_ELEM_BITS);
+            $finish;
+        end
+        if (HLS_IN_TDATA_W < IMG_C * IN_ELEM_BITS) begin
+            $error("Error: unet_fsic_core HLS_IN_TDATA_W=%0d < IMG_C * IN_ELEM_BITS = %0d (instance %m)",
+                   HLS_IN_TDATA_W, IMG_C * IN_ELEM_BITS);
+            $finish;
+        end
+        if (OUT_SHIFT < 0 || OUT_SHIFT + FW > OUT_ELEM_BITS) begin
+            $error("Error: unet_fsic_core the %0d-bit output field at OUT_SHIFT=%0d does not fit OUT_ELEM_BITS=%0d (instance %m)",
+                   FW, OUT_SHIFT, OUT_ELEM_BITS);
+            $finish;
+        end
+        if (HLS_OUT_TDATA_W < OUT_IN_N * OUT_ELEM_BITS) begin
+            $error("Error: unet_fsic_core HLS_OUT_TDATA_W=%0d < %0d elements * OUT_ELEM_BITS=%0d (instance %m)",
+                   HLS_OUT_TDATA_W, OUT_IN_N, OUT_ELEM_BITS);
+            $finish;
+        end
+    end
+
     wire soft_rst;
     wire dp_rst_n = rst_n & ~soft_rst;
     assign ip_rst_n = dp_rst_n;
@@ -148,8 +190,15 @@ module unet_fsic_core #(
     genvar gi;
     generate
         for (gi = 0; gi < IMG_C; gi = gi + 1) begin : g_in
-            assign ip_in_tdata[gi*IN_ELEM_BITS +: IN_ELEM_BITS] =
-                {{IN_ELEM_BITS{1'b0}}, px_data[gi*8 +: 8]} << IN_SHIFT;
+            // channel element gi: the byte at bit IN_SHIFT, other bits 0
+            assign ip_in_tdata[gi*IN_ELEM_BITS + IN_SHIFT +: 8] = px_data[gi*8 +: 8];
+            if (IN_SHIFT > 0) begin : g_lo
+                assign ip_in_tdata[gi*IN_ELEM_BITS +: IN_SHIFT] = {IN_SHIFT{1'b0}};
+            end
+            if (IN_SHIFT + 8 < IN_ELEM_BITS) begin : g_hi
+                assign ip_in_tdata[gi*IN_ELEM_BITS + IN_SHIFT + 8 +: IN_ELEM_BITS - IN_SHIFT - 8] =
+                    {(IN_ELEM_BITS - IN_SHIFT - 8){1'b0}};
+            end
         end
         if (HLS_IN_TDATA_W > IMG_C * IN_ELEM_BITS) begin : g_in_pad
             assign ip_in_tdata[HLS_IN_TDATA_W-1:IMG_C*IN_ELEM_BITS] = {(HLS_IN_TDATA_W-IMG_C*IN_ELEM_BITS){1'b0}};
@@ -191,7 +240,12 @@ module unet_fsic_core #(
     endgenerate
     assign sm_tkeep = sm_tlast ? LAST_OUT_KEEP : 4'hF;
 
+    // the IP input stream has no side channels, and the output keep comes from the frame geometry
+    wire _unused_ok = &{1'b0, px_cnt, px_last, ow_cnt, 1'b0};
+
     assign la_data = {8'd0, err_ovf, err_keep, err_long, err_short, in_busy, out_busy, irq_high, irq_low,
                       ip_ap_start, ip_ap_ready, ip_ap_done, ip_ap_idle,
                       ss_tvalid, ss_tready, sm_tvalid, sm_tready};
 endmodule
+
+`resetall

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Lock, RisingEdge
 

@@ -1,6 +1,6 @@
 """cocotb behavioural model of the hls4ml io_stream IP, driving the generated simulation shell.
 
-The shell (``<build>/fsic/sim/<hls_top>.v``, written by ``pipeline.wrap.write_wrapper``) has exactly the ports
+The shell (``<build>/fsic/sim/<hls_top>.v``, written by ``pipeline.hw.rtl.write_wrapper``) has exactly the ports
 of the Vivado/Vitis HLS export: ``ap_clk, ap_rst_n, ap_start, ap_done, ap_idle, ap_ready,
 <in>_TDATA/_TVALID/_TREADY, <out>_TDATA/_TVALID/_TREADY``.  Its outputs are regs that this model drives.
 
@@ -25,9 +25,8 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.queue import Queue
 from cocotb.triggers import ClockCycles, RisingEdge
 

@@ -1,13 +1,17 @@
-"""Deterministic stand-in models for the wrapper tests (the lead plugs the hls4ml C model in the same way).
+"""The one loader of simulated IP models (``load_model``), and the wrapper tests' deterministic stand-ins.
 
 A model is ``model(frame: np.ndarray[H, W, C] uint8) -> np.ndarray``: (H, W) class indices for an argmax
 build, (H, W, classes) integer logits (low ``logit_bits`` bits are streamed) for a logits build.
-``load_model(spec, p)`` resolves ``UF_MODEL``: 'summod' / 'bytefn' (defaults below) or 'module:attr' naming a
-factory ``attr(params: dict) -> model`` (params = the resolved wrapper params, see pipeline.wrap.resolve_params).
+``load_model(spec, p)`` resolves ``UF_MODEL``: 'summod' / 'bytefn' (the stand-ins below), 'module:factory'
+(a module on the simulator's PYTHONPATH: ``uf_hls_ip:factory`` is the build's compiled hls4ml C model,
+``sim_models:<name>`` the host tests' models) or 'path/to/file.py:factory', naming a factory
+``factory(params: dict) -> model`` (params = the resolved wrapper params, see pipeline.hw.rtl.resolve_params).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
 
 import numpy as np
 
@@ -40,5 +44,11 @@ def load_model(spec: str | None, p: dict):
         return summod_model(p)
     if spec == "bytefn":
         return bytefn_model(p)
-    mod, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(mod), attr)(p)
+    mod, _, attr = spec.rpartition(":")
+    if mod.endswith(".py"):
+        s = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod))[0], mod)
+        m = importlib.util.module_from_spec(s)
+        s.loader.exec_module(m)
+    else:
+        m = importlib.import_module(mod)
+    return getattr(m, attr)(p)

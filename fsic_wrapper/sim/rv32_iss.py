@@ -22,7 +22,7 @@ from __future__ import annotations
 import struct
 from typing import Callable
 
-from unicorn import (UC_ARCH_RISCV, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_RISCV32, Uc, UcError)
+from unicorn import UC_ARCH_RISCV, UC_HOOK_MEM_READ, UC_HOOK_MEM_WRITE, UC_MODE_RISCV32, Uc, UcError
 from unicorn.riscv_const import UC_RISCV_REG_PC
 
 DFF_BASE, DFF_SIZE, DFF_PAGE = 0x0000_0000, 0x400, 0x1000

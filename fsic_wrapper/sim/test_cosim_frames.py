@@ -1,5 +1,5 @@
 """cocotb co-simulation of one build: frames from a file through the real USER_PRJ0 RTL, the IP being the build's
-compiled hls4ml C model (uf_hls_ip). Used by ``unet-fsic cosim`` (pipeline/cosim.py), which compares the decoded
+compiled hls4ml C model (uf_hls_ip). Used by ``unet-fsic cosim`` (pipeline/stages/cosim.py), which compares the decoded
 outputs with Keras outside the simulator.
 
 Environment (besides test_user_prj0's UF_BUILD_JSON / UF_LATENCY):
@@ -13,14 +13,12 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
-
 import cocotb
+import numpy as np
 from cocotb.utils import get_sim_time
 from cocotbext.axi import AxiStreamFrame
-
 from fsic_tb import pack_input
-from test_user_prj0 import LATENCY, P, R, Env
+from test_user_prj0 import LATENCY, Env, P, R
 
 CLK_NS = 10
 

@@ -32,7 +32,6 @@ import time
 import cocotb
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
-
 from fsic_tb import FsicAxilMaster, assert_reset, start_clock_and_reset
 from ip_model import HlsIpModel
 from models import load_model

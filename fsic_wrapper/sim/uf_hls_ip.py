@@ -6,7 +6,7 @@
 simulated IP computes exactly what the C simulation computes. No TensorFlow or hls4ml import in the simulator.
 
 ``model(frame uint8[H, W, C]) -> ints``: the frame holds the raw input codes the stream carries (``ap_ufixed<8,0>``:
-value = code / 2^in_frac_bits, see ``pipeline.csim.hardware_input``). Returns (H, W) class indices for an argmax
+value = code / 2^in_frac_bits, see ``pipeline.hw.streams.hardware_input``). Returns (H, W) class indices for an argmax
 build, or (H, W, classes) logits as signed integer codes (value * 2^out_frac_bits) for a logits build -- the bit
 patterns the HLS IP puts on its output stream.
 

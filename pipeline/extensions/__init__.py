@@ -4,38 +4,34 @@ One public entry point, :func:`register_extensions`, registers every extension l
 (Keras v2 parser handlers, IR layers, Vivado/Vitis templates, C++ kernels and optimizer passes). It is idempotent:
 calling it twice (or from several modules) is safe.
 
-Layers:
+Modules:
 
-* ``conv2d_transpose`` -- Keras ``Conv2DTranspose`` and QKeras ``QConv2DTranspose`` as the IR layer
-  ``FsicConv2DTranspose`` (stride-phase decomposition, io_parallel and io_stream, Latency and Resource).
+* ``registry`` -- :func:`register_extensions`' implementation: what is registered where, the one idempotence guard,
+  and the only code touching hls4ml internals (pass placement in the ``convert`` flow);
+* ``conv2d_transpose`` -- Keras ``Conv2DTranspose`` / QKeras ``QConv2DTranspose`` as the IR layer
+  ``FsicConv2DTranspose`` (stride-phase decomposition, io_parallel and io_stream, Latency and Resource);
+* ``fxp_batchnorm`` -- ``FxpBatchNorm`` as hls4ml's ``BatchNormalization`` with exact weights and types, and the
+  optional fold pass;
+* ``argmax`` -- the ``ArgmaxHead`` Keras layer and its IR layer ``FsicArgmax``;
+* ``fixed`` -- fixed-point type arithmetic shared with :mod:`pipeline.hls.precision` (exact accumulator, type
+  conversion);
+* ``errors`` -- :class:`UnsupportedLayerError`;
+* ``nnet_utils/`` -- the C++ kernels.
 
-To add a layer: write a module with a ``register()`` function (guarded by its own idempotence) and append it to
-``_LAYER_MODULES``.
+This package's ``__init__`` and ``fixed`` / ``errors`` import neither hls4ml nor TensorFlow
+(:mod:`pipeline.hls.precision` imports ``fixed``); the layer modules and ``registry`` import hls4ml at the top,
+like hls4ml's own modules.
 """
 from __future__ import annotations
 
-import threading
-
 from .errors import UnsupportedLayerError
 
-__all__ = ["register_extensions", "UnsupportedLayerError", "BACKENDS"]
-
-#: hls4ml backends the templates/kernels are registered with (Vitis reuses Vivado's optimizer flows).
-BACKENDS = ("Vivado", "Vitis")
-
-_LAYER_MODULES = ("conv2d_transpose", "fxp_batchnorm", "argmax")
-_lock = threading.Lock()
-_registered = False
+__all__ = ["register_extensions", "UnsupportedLayerError"]
 
 
 def register_extensions() -> None:
-    """Register all extension layers with hls4ml (Vivado and Vitis backends). Safe to call more than once."""
-    global _registered
-    with _lock:
-        if _registered:
-            return
-        import importlib
+    """Register all extension layers with hls4ml (every backend of :data:`registry.BACKENDS`). Safe to call more than
+    once."""
+    from .registry import register_all  # imports hls4ml: only when registering
 
-        for name in _LAYER_MODULES:
-            importlib.import_module(f"{__name__}.{name}").register()
-        _registered = True
+    register_all()

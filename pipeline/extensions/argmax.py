@@ -1,18 +1,31 @@
 """Argmax output head: a Keras layer (the golden) and its hls4ml IR layer ``FsicArgmax`` (Vivado + Vitis).
 
+What this module holds (registered with hls4ml by :mod:`pipeline.extensions.registry`): the Keras layer
+``ArgmaxHead`` (:func:`keras_layer_class`, :func:`with_argmax`), the Keras v2 parser :func:`parse_argmax`, the IR layer
+:class:`FsicArgmax` and its config / function-call templates.
+
 ``ArgmaxHead`` maps ``(N, H, W, C)`` logits to ``(N, H, W, 1)`` class indices (float32 in Keras). Tie rule: the
 **lowest** channel index among equal maxima wins -- numpy.argmax's documented rule; the Keras layer implements it
 explicitly (first index where x == max) instead of relying on tf.argmax's unspecified tie behaviour. The hardware
 kernel (``nnet_utils/nnet_fsic_argmax.h``) scans channels upwards with a strict ``>``, which is the same rule.
-The output type is ``ap_uint<ceil(log2(C))>`` (5 bits for 21 classes): the FSIC link carries one index per pixel
-instead of C 8-bit logits.
+The output type is ``ap_uint<ceil(log2(C))>`` (5 bits for 21 classes, :func:`index_bits`): the FSIC link carries one
+index per pixel instead of C 8-bit logits.
+
+The Keras layer class is built on first use (:func:`keras_layer_class`): defining it needs TensorFlow, which hls4ml
+itself does not import.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
+from hls4ml.model.attributes import Attribute
+from hls4ml.model.layers import Layer
+from hls4ml.model.types import IntegerPrecisionType
+
+from .fixed import index_bits
 
 LAYER_NAME = "FsicArgmax"
 KERAS_CLASS = "ArgmaxHead"
@@ -20,10 +33,9 @@ NNET_DIR = Path(__file__).resolve().parent / "nnet_utils"
 HEADERS = ("nnet_fsic_argmax.h",)
 
 
-def index_bits(n_chan: int) -> int:
-    return max(1, math.ceil(math.log2(n_chan)))
-
-
+# --------------------------------------------------------------------------------------------------------------------
+# Keras layer (the golden)
+# --------------------------------------------------------------------------------------------------------------------
 _keras_cls = None
 
 
@@ -63,9 +75,10 @@ def with_argmax(model, name: str = "argmax"):
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# parser, IR layer, templates
+# --------------------------------------------------------------------------------------------------------------------
 def parse_argmax(keras_layer, input_names, input_shapes, data_reader):
-    from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
-
+    """hls4ml Keras v2 handler: an ArgmaxHead layer dict -> an ``FsicArgmax`` layer dict + output shape."""
     layer = parse_default_keras_layer(keras_layer, input_names)
     layer["class_name"] = LAYER_NAME
     shape = list(input_shapes[0][1:])
@@ -76,73 +89,40 @@ def parse_argmax(keras_layer, input_names, input_shapes, data_reader):
     return layer, [input_shapes[0][0]] + layer["out_shape"]
 
 
-_classes: dict = {}
+class FsicArgmax(Layer):
+    """Per-pixel argmax over the channels; output ``ap_uint<index_bits>``, shape ``(..., 1)``."""
+
+    _expected_attributes = [Attribute("n_chan"), Attribute("n_pixels"), Attribute("index_bits")]
+
+    def initialize(self):
+        self.add_output_variable(list(self.get_attr("out_shape")),
+                                 precision=IntegerPrecisionType(self.get_attr("index_bits"), signed=False))
 
 
-def _build_classes():
-    if _classes:
-        return _classes
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-    from hls4ml.model.attributes import Attribute
-    from hls4ml.model.layers import Layer
-    from hls4ml.model.types import IntegerPrecisionType
-
-    class FsicArgmax(Layer):
-        _expected_attributes = [Attribute("n_chan"), Attribute("n_pixels"), Attribute("index_bits")]
-
-        def initialize(self):
-            self.add_output_variable(list(self.get_attr("out_shape")),
-                                     precision=IntegerPrecisionType(self.get_attr("index_bits"), signed=False))
-
-    cfg_template = """struct config{index} : nnet::fsic_argmax_config {{
+argmax_config_template = """struct config{index} : nnet::fsic_argmax_config {{
     static const unsigned n_pixels = {n_pixels};
     static const unsigned n_chan = {n_chan};
 }};\n"""
 
-    class ConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(FsicArgmax)
 
-        def format(self, node):
-            return cfg_template.format(**self._default_config_params(node))
+class ArgmaxConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(FsicArgmax)
 
-    class FunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(FsicArgmax, include_header=[f"nnet_utils/{h}" for h in HEADERS])
-
-        def format(self, node):
-            p = self._default_function_params(node)
-            io = node.model.config.get_config_value("IOType")
-            fn = "fsic_argmax_stream" if io == "io_stream" else "fsic_argmax"
-            return f"nnet::{fn}<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']});"
-
-    _classes.update(layer=FsicArgmax, config_template=ConfigTemplate, function_template=FunctionTemplate)
-    return _classes
+    def format(self, node):
+        return argmax_config_template.format(**self._default_config_params(node))
 
 
-def register() -> None:
-    import hls4ml
-    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
-    from hls4ml.model.layers import layer_map
-    from hls4ml.model.optimizer.optimizer import optimizer_map
+class ArgmaxFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(FsicArgmax, include_header=[f"nnet_utils/{h}" for h in HEADERS])
 
-    keras_layer_class()
-    c = _build_classes()
-    handlers = get_layer_handlers()
-    if KERAS_CLASS not in handlers:
-        hls4ml.converters.register_keras_v2_layer_handler(KERAS_CLASS, parse_argmax)
-    elif handlers[KERAS_CLASS] is not parse_argmax:
-        raise RuntimeError(f"hls4ml already has a Keras handler for {KERAS_CLASS}; refusing to override it")
-    if LAYER_NAME not in layer_map:
-        hls4ml.model.layers.register_layer(LAYER_NAME, c["layer"])
-    for be_name in ("Vivado", "Vitis"):
-        be = hls4ml.backends.get_backend(be_name)
-        prefix = be_name.lower() + ":"
-        for key in ("config_template", "function_template"):
-            if prefix + c[key]().get_name() not in optimizer_map:
-                be.register_template(c[key])
-        for h in HEADERS:
-            be.register_source(str(NNET_DIR / h))
+    def format(self, node):
+        p = self._default_function_params(node)
+        io = node.model.config.get_config_value("IOType")
+        fn = "fsic_argmax_stream" if io == "io_stream" else "fsic_argmax"
+        return f"nnet::{fn}<{p['input_t']}, {p['output_t']}, {p['config']}>({p['input']}, {p['output']});"
 
 
-__all__ = ["LAYER_NAME", "KERAS_CLASS", "index_bits", "keras_layer_class", "with_argmax", "parse_argmax", "register"]
+__all__ = ["HEADERS", "KERAS_CLASS", "LAYER_NAME", "ArgmaxConfigTemplate", "ArgmaxFunctionTemplate", "FsicArgmax",
+           "index_bits", "keras_layer_class", "parse_argmax", "with_argmax"]

@@ -1,47 +1,58 @@
 """Conv2DTranspose / QConv2DTranspose for hls4ml 1.3 (Vivado and Vitis backends, io_parallel and io_stream).
 
-Pieces (all registered by :func:`register`, called from ``pipeline.extensions.register_extensions()``):
+What this module holds (registered with hls4ml by :mod:`pipeline.extensions.registry`):
 
-* Keras v2 parser for ``Conv2DTranspose`` and ``QConv2DTranspose`` -> IR layer ``FsicConv2DTranspose``
-  (a name hls4ml itself does not use). Unsupported attributes raise :class:`UnsupportedLayerError` at conversion.
-* IR layer :class:`FsicConv2DTranspose`. Its weights are stored *per stride phase* (see below), shape
-  ``(s_h*s_w, M_h*M_w*Cin, Cout)`` for Latency and ``(s_h*s_w, Cout, M_h*M_w*Cin)`` for Resource.
-* Optimizer passes: precision inference (global, runs in the ``convert`` flow just before hls4ml's
-  ``infer_precision_types``), layer init (strategy / ReuseFactor validation and Resource weight layout, in
-  ``vivado:init_layers``, which the Vitis flow reuses).
-* Config / function-call templates for both backends; kernels ``nnet_utils/nnet_conv2d_transpose.h`` (io_parallel) and
-  ``nnet_utils/nnet_conv2d_transpose_stream.h`` (io_stream).
+* geometry helpers (pure Python, also used by the bench): :func:`output_size`, :func:`pad_before`, :func:`n_taps`,
+  :func:`phase_weights`, :func:`multiplies_per_output_pixel`;
+* the Keras v2 parser :func:`parse_conv2d_transpose` for ``Conv2DTranspose`` and ``QConv2DTranspose`` -> IR layer
+  ``FsicConv2DTranspose`` (a name hls4ml itself does not use). Unsupported attributes raise
+  :class:`UnsupportedLayerError` at conversion;
+* the IR layer :class:`FsicConv2DTranspose`. Its weights are stored *per stride phase* (see below), shape
+  ``(s_h*s_w, M_h*M_w*Cin, Cout)`` for Latency and ``(s_h*s_w, Cout, M_h*M_w*Cin)`` for Resource;
+* optimizer passes :class:`InferConv2DTransposePrecision` (global, runs in the ``convert`` flow just before hls4ml's
+  ``infer_precision_types``) and :class:`InitConv2DTranspose` (strategy / ReuseFactor validation and Resource weight
+  layout, in the backend's ``init_layers`` flow);
+* config / function-call templates :class:`Conv2DTransposeConfigTemplate` / :class:`Conv2DTransposeFunctionTemplate`;
+  kernels ``nnet_utils/nnet_conv2d_transpose.h`` (io_parallel) and ``nnet_utils/nnet_conv2d_transpose_stream.h``
+  (io_stream).
 
 Stride-phase decomposition. Keras kernel ``K`` has shape ``(k_h, k_w, Cout, Cin)``; the un-cropped ("full") output is
 ``y[t, u] = sum_{iy*s_h+ky = t, ix*s_w+kx = u} x[iy, ix] K[ky, kx]``. Output pixel ``(oy, ox)`` is full pixel
-``(t, u) = (oy + pad_top, ox + pad_left)``. With phase ``p = t mod s``, base ``q = t div s`` and ``M = ceil(k / s)``, the
-contributing input rows are ``q - m`` with kernel rows ``ky = p + m*s`` (``m < M``, taps ``ky >= k`` are zero). So every
-output pixel is one dense product of the ``M_h x M_w x Cin`` input window ending at ``(q, q_x)`` with the weight matrix of
-phase ``(p_y, p_x)`` -- no inserted zeros are multiplied. For k=2, s=2 (the U-Net), M=1: Cin*Cout multiplies per output
-pixel, i.e. exactly Cin*Cout*k^2 per input pixel.
+``(t, u) = (oy + pad_top, ox + pad_left)``. With phase ``p = t mod s``, base ``q = t div s`` and ``M = ceil(k / s)``,
+the contributing input rows are ``q - m`` with kernel rows ``ky = p + m*s`` (``m < M``, taps ``ky >= k`` are zero). So
+every output pixel is one dense product of the ``M_h x M_w x Cin`` input window ending at ``(q, q_x)`` with the weight
+matrix of phase ``(p_y, p_x)`` -- no inserted zeros are multiplied. For k=2, s=2 (the U-Net), M=1: Cin*Cout multiplies
+per output pixel, i.e. exactly Cin*Cout*k^2 per input pixel.
 
 Precision (when ``accum``/``result``/``weight``/``bias`` are ``auto``/unspecified): weight and bias types come from the
-QKeras quantizers (else the model default); accumulator = exact sum of ``M_h*M_w*Cin`` products plus bias
-(product width + ceil(log2(n_terms)) + 1 bit for the bias when the layer has one, fractional bits of the bias kept);
-result = accumulator. Set explicit types through the usual hls4ml config dict:
+QKeras quantizers (else the model default); accumulator = :func:`pipeline.extensions.fixed.exact_accum` of
+``M_h*M_w*Cin`` products plus the bias when the layer has one; result = accumulator. Set explicit types through the
+usual hls4ml config dict:
 ``hls_config['LayerName'][name]['Precision'] = {'weight': ..., 'bias': ..., 'accum': ..., 'result': ...}``.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
+from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
+from hls4ml.converters.keras.qkeras import get_quantizer_from_config
+from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
+from hls4ml.model.layers import Layer
+from hls4ml.model.optimizer import OptimizerPass
+from hls4ml.model.types import UnspecifiedPrecisionType
 
 from .errors import UnsupportedLayerError
+from .fixed import exact_accum, from_hls, to_hls
 
 LAYER_NAME = "FsicConv2DTranspose"
 KERAS_CLASSES = ("Conv2DTranspose", "QConv2DTranspose")
 NNET_DIR = Path(__file__).resolve().parent / "nnet_utils"
 HEADERS = ("nnet_conv2d_transpose.h", "nnet_conv2d_transpose_stream.h")
 
-_PRECISION_PASS = "fsic_conv2d_transpose_infer_precision"
-_INIT_PASS = "fsic_conv2d_transpose_init"
+PRECISION_PASS = "fsic_conv2d_transpose_infer_precision"
+INIT_PASS = "fsic_conv2d_transpose_init"
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -70,7 +81,8 @@ def n_taps(k: int, s: int) -> int:
 def phase_weights(kernel: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
     """Rearrange a Keras ConvT kernel ``(k_h, k_w, Cout, Cin)`` into ``(s_h*s_w, M_h*M_w*Cin, Cout)``.
 
-    Phase ``p = p_y*s_w + p_x``; window row index ``(m*M_w + n)*Cin + c`` is input pixel ``(q - m, q_x - n)``, channel c.
+    Phase ``p = p_y*s_w + p_x``; window row index ``(m*M_w + n)*Cin + c`` is input pixel ``(q - m, q_x - n)``,
+    channel c.
     """
     kh, kw, cout, cin = kernel.shape
     sh, sw = stride
@@ -141,8 +153,7 @@ def _check_quantizer(name, cls, qcfg, which):
 
 
 def parse_conv2d_transpose(keras_layer, input_names, input_shapes, data_reader):
-    from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
-
+    """hls4ml Keras v2 handler: a (Q)Conv2DTranspose layer dict -> an ``FsicConv2DTranspose`` layer dict + shape."""
     cls = keras_layer["class_name"]
     cfg = keras_layer["config"]
     name = cfg["name"]
@@ -188,160 +199,133 @@ def parse_conv2d_transpose(keras_layer, input_names, input_shapes, data_reader):
     layer["weight_data"] = get_weights_data(data_reader, name, "kernel")
     layer["bias_data"] = get_weights_data(data_reader, name, "bias") if cfg.get("use_bias", True) else None
     if cls == "QConv2DTranspose":
-        from hls4ml.converters.keras.qkeras import get_quantizer_from_config
-
         layer["weight_quantizer"] = get_quantizer_from_config(keras_layer, "kernel")
         layer["bias_quantizer"] = get_quantizer_from_config(keras_layer, "bias")
     return layer, [input_shapes[0][0], layer["out_height"], layer["out_width"], layer["n_filt"]]
 
 
 # --------------------------------------------------------------------------------------------------------------------
-# IR layer, passes, templates (built lazily so importing this module does not import hls4ml)
+# IR layer
 # --------------------------------------------------------------------------------------------------------------------
-_classes: dict = {}
+class FsicConv2DTranspose(Layer):
+    """Transposed 2D convolution, channels_last, weights stored per stride phase (see module docstring)."""
+
+    _expected_attributes = [
+        Attribute("in_height"),
+        Attribute("in_width"),
+        Attribute("n_chan"),
+        Attribute("out_height"),
+        Attribute("out_width"),
+        Attribute("n_filt"),
+        Attribute("filt_height"),
+        Attribute("filt_width"),
+        Attribute("stride_height"),
+        Attribute("stride_width"),
+        Attribute("pad_top"),
+        Attribute("pad_left"),
+        Attribute("n_taps_h"),
+        Attribute("n_taps_w"),
+        WeightAttribute("weight"),
+        WeightAttribute("bias"),
+        TypeAttribute("weight"),
+        TypeAttribute("bias"),
+        TypeAttribute("accum"),
+    ]
+
+    def initialize(self):
+        self.add_output_variable([self.get_attr("out_height"), self.get_attr("out_width"), self.get_attr("n_filt")])
+        kernel = np.asarray(self.get_attr("weight_data"), dtype=np.float32)
+        quantizer = self.get_attr("weight_quantizer")
+        precision = type_name = None
+        if quantizer is not None:
+            kernel = quantizer(kernel)  # same tensor shape QKeras quantizes, (k_h, k_w, Cout, Cin)
+            precision, type_name = quantizer.hls_type, "weight{index}_t"
+        data = phase_weights(kernel, (self.get_attr("stride_height"), self.get_attr("stride_width")))
+        self.add_weights_variable(
+            name="weight", var_name="w{index}", type_name=type_name, precision=precision, data=data
+        )
+        self.add_bias(quantizer=self.get_attr("bias_quantizer"))
+
+    @property
+    def mult_size(self):
+        """(n_in, n_out) of the per-phase dense product: (M_h*M_w*Cin, Cout)."""
+        n_in = self.get_attr("n_taps_h") * self.get_attr("n_taps_w") * self.get_attr("n_chan")
+        return (n_in, self.get_attr("n_filt"))
 
 
-def _build_classes():
-    if _classes:
-        return _classes
-    from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
-    from hls4ml.model.attributes import Attribute, TypeAttribute, WeightAttribute
-    from hls4ml.model.layers import Layer
-    from hls4ml.model.optimizer import OptimizerPass
-    from hls4ml.model.types import (
-        FixedPrecisionType,
-        IntegerPrecisionType,
-        UnspecifiedPrecisionType,
-    )
+# --------------------------------------------------------------------------------------------------------------------
+# optimizer passes
+# --------------------------------------------------------------------------------------------------------------------
+class InferConv2DTransposePrecision(OptimizerPass):
+    """Exact accumulator/result types for FsicConv2DTranspose (runs before hls4ml's infer_precision_types, which would
+    give an unknown layer's unspecified types the model default)."""
 
-    class FsicConv2DTranspose(Layer):
-        """Transposed 2D convolution, channels_last, weights stored per stride phase (see module docstring)."""
-
-        _expected_attributes = [
-            Attribute("in_height"),
-            Attribute("in_width"),
-            Attribute("n_chan"),
-            Attribute("out_height"),
-            Attribute("out_width"),
-            Attribute("n_filt"),
-            Attribute("filt_height"),
-            Attribute("filt_width"),
-            Attribute("stride_height"),
-            Attribute("stride_width"),
-            Attribute("pad_top"),
-            Attribute("pad_left"),
-            Attribute("n_taps_h"),
-            Attribute("n_taps_w"),
-            WeightAttribute("weight"),
-            WeightAttribute("bias"),
-            TypeAttribute("weight"),
-            TypeAttribute("bias"),
-            TypeAttribute("accum"),
-        ]
-
-        def initialize(self):
-            self.add_output_variable([self.get_attr("out_height"), self.get_attr("out_width"), self.get_attr("n_filt")])
-            kernel = np.asarray(self.get_attr("weight_data"), dtype=np.float32)
-            quantizer = self.get_attr("weight_quantizer")
-            precision = type_name = None
-            if quantizer is not None:
-                kernel = quantizer(kernel)  # same tensor shape QKeras quantizes, (k_h, k_w, Cout, Cin)
-                precision, type_name = quantizer.hls_type, "weight{index}_t"
-            data = phase_weights(kernel, (self.get_attr("stride_height"), self.get_attr("stride_width")))
-            self.add_weights_variable(
-                name="weight", var_name="w{index}", type_name=type_name, precision=precision, data=data
-            )
-            self.add_bias(quantizer=self.get_attr("bias_quantizer"))
-
-        @property
-        def mult_size(self):
-            return (self.get_attr("n_taps_h") * self.get_attr("n_taps_w") * self.get_attr("n_chan"), self.get_attr("n_filt"))
-
-    def _fixed(p):
-        if isinstance(p, FixedPrecisionType):
-            return p.width, p.integer, p.signed
-        if isinstance(p, IntegerPrecisionType):
-            return p.width, p.width, p.signed
-        return None
-
-    class InferPrecision(OptimizerPass):
-        """Exact accumulator/result types for FsicConv2DTranspose (runs before hls4ml's infer_precision_types)."""
-
-        def match(self, node):
-            if not isinstance(node, FsicConv2DTranspose):
-                return False
-            inp = node.get_input_variable()
-            if inp is None or isinstance(inp.type.precision, UnspecifiedPrecisionType):
-                return False
-            return any(isinstance(t.precision, UnspecifiedPrecisionType) for t in node.types.values())
-
-        def transform(self, model, node):
-            default = model.config.backend.convert_precision_string(model.config.model_precision["default"])
-            changed_result = False
-            for var, qattr in (("weight", "weight_quantizer"), ("bias", "bias_quantizer")):
-                t = node.types[f"{var}_t"]
-                if isinstance(t.precision, UnspecifiedPrecisionType):
-                    q = node.get_attr(qattr)
-                    t.name = f"{node.name}_{var}_t"
-                    t.precision = q.hls_type if q is not None else default
-                    node.weights[var].update_precision(t.precision)
-            xi = _fixed(node.get_input_variable().type.precision)
-            wi = _fixed(node.types["weight_t"].precision)
-            bi = _fixed(node.types["bias_t"].precision)
-            if xi and wi and bi:
-                n_terms = node.get_attr("n_taps_h") * node.get_attr("n_taps_w") * node.get_attr("n_chan")
-                grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
-                width = xi[0] + wi[0] + grow
-                integer = xi[1] + wi[1] + grow
-                signed = xi[2] or wi[2]
-                frac = width - integer
-                if node.get_attr("bias_data") is not None:
-                    bw, bint, bsigned = bi
-                    integer = max(integer + (bsigned and not signed), bint + (signed and not bsigned)) + 1
-                    frac = max(frac, bw - bint)
-                    signed = signed or bsigned
-                    width = integer + frac
-                accum = FixedPrecisionType(width, integer, signed)
-            else:
-                accum = default
-            for var in ("accum", "result"):  # result 'auto' = the accumulator type (user-set or derived): exact
-                t = node.types[f"{var}_t"]
-                if isinstance(t.precision, UnspecifiedPrecisionType):
-                    t.name = f"{node.name}_{var}_t"
-                    t.precision = accum
-                    changed_result |= var == "result"
-                accum = t.precision
-            return changed_result
-
-    class InitLayer(OptimizerPass):
-        """Strategy + ReuseFactor (validated/snapped like hls4ml's Conv2D) and the Resource weight layout."""
-
-        def match(self, node):
-            return isinstance(node, FsicConv2DTranspose) and not node.get_attr("_fsic_init_done", False)
-
-        def transform(self, model, node):
-            from hls4ml.backends import get_backend
-
-            backend = get_backend("Vivado")  # Vitis subclasses Vivado; the RF helpers are identical
-            node.set_attr("reuse_factor", model.config.get_reuse_factor(node))
-            strategy = model.config.get_strategy(node).lower()
-            n_in, n_out = node.mult_size
-            if strategy == "resource":
-                node.set_attr("strategy", "resource")
-                backend.set_closest_reuse_factor(node, n_in, n_out)
-                w = node.weights["weight"]
-                w.data = np.ascontiguousarray(np.transpose(w.data, (0, 2, 1)))  # (P, n_in, n_out) -> (P, n_out, n_in)
-                w.shape = list(w.data.shape)
-                node.set_attr("_weights_transposed", True)
-            elif strategy == "latency":
-                node.set_attr("strategy", "latency")
-            else:
-                raise UnsupportedLayerError(node.name, node.get_attr("keras_class_name", LAYER_NAME), "Strategy",
-                                            strategy, "'Latency' or 'Resource'")
-            node.set_attr("_fsic_init_done", True)
+    def match(self, node):
+        if not isinstance(node, FsicConv2DTranspose):
             return False
+        inp = node.get_input_variable()
+        if inp is None or isinstance(inp.type.precision, UnspecifiedPrecisionType):
+            return False
+        return any(isinstance(t.precision, UnspecifiedPrecisionType) for t in node.types.values())
 
-    mult_template = """struct config{index}_mult : nnet::dense_config {{
+    def transform(self, model, node):
+        default = model.config.backend.convert_precision_string(model.config.model_precision["default"])
+        for var, qattr in (("weight", "weight_quantizer"), ("bias", "bias_quantizer")):
+            t = node.types[f"{var}_t"]
+            if isinstance(t.precision, UnspecifiedPrecisionType):
+                q = node.get_attr(qattr)
+                t.name = f"{node.name}_{var}_t"
+                t.precision = q.hls_type if q is not None else default
+                node.weights[var].update_precision(t.precision)
+        x = from_hls(node.get_input_variable().type.precision)
+        w = from_hls(node.types["weight_t"].precision)
+        b = from_hls(node.types["bias_t"].precision)
+        if x is not None and w is not None and b is not None:
+            n_terms = node.mult_size[0]
+            accum = to_hls(exact_accum(x, w, n_terms, b if node.get_attr("bias_data") is not None else None))
+        else:
+            accum = default
+        changed_result = False
+        for var in ("accum", "result"):  # result 'auto' = the accumulator type (user-set or derived): exact
+            t = node.types[f"{var}_t"]
+            if isinstance(t.precision, UnspecifiedPrecisionType):
+                t.name = f"{node.name}_{var}_t"
+                t.precision = accum
+                changed_result |= var == "result"
+            accum = t.precision
+        return changed_result
+
+
+class InitConv2DTranspose(OptimizerPass):
+    """Strategy + ReuseFactor (validated/snapped like hls4ml's Conv2D) and the Resource weight layout."""
+
+    def match(self, node):
+        return isinstance(node, FsicConv2DTranspose) and not node.get_attr("_fsic_init_done", False)
+
+    def transform(self, model, node):
+        node.set_attr("reuse_factor", model.config.get_reuse_factor(node))
+        strategy = model.config.get_strategy(node).lower()
+        n_in, n_out = node.mult_size
+        if strategy == "resource":
+            node.set_attr("strategy", "resource")
+            model.config.backend.set_closest_reuse_factor(node, n_in, n_out)
+            w = node.weights["weight"]
+            w.data = np.ascontiguousarray(np.transpose(w.data, (0, 2, 1)))  # (P, n_in, n_out) -> (P, n_out, n_in)
+            w.shape = list(w.data.shape)
+            node.set_attr("_weights_transposed", True)
+        elif strategy == "latency":
+            node.set_attr("strategy", "latency")
+        else:
+            raise UnsupportedLayerError(node.name, node.get_attr("keras_class_name", LAYER_NAME), "Strategy",
+                                        strategy, "'Latency' or 'Resource'")
+        node.set_attr("_fsic_init_done", True)
+        return False
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# templates (the same C++ for Vivado and Vitis)
+# --------------------------------------------------------------------------------------------------------------------
+conv2d_transpose_mult_config_template = """struct config{index}_mult : nnet::dense_config {{
     static const unsigned n_in = {n_in};
     static const unsigned n_out = {n_out};
     static const unsigned io_type = nnet::io_parallel;
@@ -359,7 +343,7 @@ def _build_classes():
     using product = nnet::product::{product_type}<x_T, y_T>;
 }};\n"""
 
-    layer_template = """struct config{index} : nnet::conv2d_transpose_config {{
+conv2d_transpose_config_template = """struct config{index} : nnet::conv2d_transpose_config {{
     static const unsigned in_height = {in_height};
     static const unsigned in_width = {in_width};
     static const unsigned n_chan = {n_chan};
@@ -383,102 +367,60 @@ def _build_classes():
     typedef config{index}_mult mult_config;
 }};\n"""
 
-    class ConfigTemplate(LayerConfigTemplate):
-        def __init__(self):
-            super().__init__(FsicConv2DTranspose)
 
-        def format(self, node):
-            from hls4ml.backends import get_backend
+class Conv2DTransposeConfigTemplate(LayerConfigTemplate):
+    def __init__(self):
+        super().__init__(FsicConv2DTranspose)
 
-            params = self._default_config_params(node)
-            n_in, n_out = node.mult_size
-            mparams = dict(params)
-            mparams["n_in"], mparams["n_out"] = n_in, n_out
-            mparams["nzeros"] = 0  # phase matrices of k % s != 0 hold structural zeros in some phases only
-            mparams["product_type"] = get_backend("vivado").product_type(
-                node.get_input_variable().type.precision, node.get_weights("weight").type.precision
+    def format(self, node):
+        params = self._default_config_params(node)
+        n_in, n_out = node.mult_size
+        mparams = dict(params)
+        mparams["n_in"], mparams["n_out"] = n_in, n_out
+        mparams["nzeros"] = 0  # phase matrices of k % s != 0 hold structural zeros in some phases only
+        mparams["product_type"] = node.model.config.backend.product_type(
+            node.get_input_variable().type.precision, node.get_weights("weight").type.precision
+        )
+        if node.get_attr("strategy") == "resource":
+            rf = int(params["reuse"])
+            mparams["dense_function"] = (
+                "nnet::DenseResource_rf_leq_nin" if rf <= n_in else "nnet::DenseResource_rf_gt_nin_rem0"
             )
-            if node.get_attr("strategy") == "resource":
-                rf = int(params["reuse"])
-                mparams["dense_function"] = (
-                    "nnet::DenseResource_rf_leq_nin" if rf <= n_in else "nnet::DenseResource_rf_gt_nin_rem0"
-                )
-            else:
-                mparams["dense_function"] = "nnet::DenseLatency"
-            return mult_template.format(**mparams) + "\n" + layer_template.format(**params)
-
-    class FunctionTemplate(FunctionCallTemplate):
-        def __init__(self):
-            super().__init__(FsicConv2DTranspose, include_header=[f"nnet_utils/{h}" for h in HEADERS])
-
-        def format(self, node):
-            params = self._default_function_params(node)
-            params["w"] = node.get_weights("weight").name
-            params["b"] = node.get_weights("bias").name
-            io = node.model.config.get_config_value("IOType")
-            fn = "conv2d_transpose_cl_stream" if io == "io_stream" else "conv2d_transpose_cl"
-            return f"nnet::{fn}<{params['input_t']}, {params['output_t']}, {params['config']}>" \
-                   f"({params['input']}, {params['output']}, {params['w']}, {params['b']});"
-
-    _classes.update(
-        layer=FsicConv2DTranspose,
-        infer_precision=InferPrecision,
-        init=InitLayer,
-        config_template=ConfigTemplate,
-        function_template=FunctionTemplate,
-    )
-    return _classes
+        else:
+            mparams["dense_function"] = "nnet::DenseLatency"
+        return (conv2d_transpose_mult_config_template.format(**mparams) + "\n"
+                + conv2d_transpose_config_template.format(**params))
 
 
-def register() -> None:
-    """Register parser, IR layer, passes, templates and kernels with hls4ml. Idempotent (checks every registry)."""
-    import hls4ml
-    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
-    from hls4ml.model.flow import get_flow
-    from hls4ml.model.layers import layer_map
-    from hls4ml.model.optimizer.optimizer import optimizer_map, register_pass
+class Conv2DTransposeFunctionTemplate(FunctionCallTemplate):
+    def __init__(self):
+        super().__init__(FsicConv2DTranspose, include_header=[f"nnet_utils/{h}" for h in HEADERS])
 
-    c = _build_classes()
-
-    handlers = get_layer_handlers()
-    for kc in KERAS_CLASSES:
-        if kc not in handlers:
-            hls4ml.converters.register_keras_v2_layer_handler(kc, parse_conv2d_transpose)
-        elif handlers[kc] is not parse_conv2d_transpose:
-            raise RuntimeError(f"hls4ml already has a Keras handler for {kc}; refusing to override it")
-    if LAYER_NAME not in layer_map:
-        hls4ml.model.layers.register_layer(LAYER_NAME, c["layer"])
-
-    # Global precision pass: must run before hls4ml's infer_precision_types (which would set unknown layers' 'auto'
-    # types to the model default), so it is inserted just before it in the 'convert' flow.
-    if _PRECISION_PASS not in optimizer_map:
-        register_pass(_PRECISION_PASS, c["infer_precision"])
-    convert = get_flow("convert")
-    if _PRECISION_PASS not in convert._optimizers:
-        convert._optimizers.insert(convert._optimizers.index("infer_precision_types"), _PRECISION_PASS)
-
-    vivado = hls4ml.backends.get_backend("Vivado")
-    if f"vivado:{_INIT_PASS}" not in optimizer_map:
-        vivado.register_pass(_INIT_PASS, c["init"], flow="vivado:init_layers")  # Vitis's flow requires this one
-
-    for be_name in ("Vivado", "Vitis"):
-        be = hls4ml.backends.get_backend(be_name)
-        prefix = be_name.lower() + ":"
-        for key in ("config_template", "function_template"):
-            tmpl = c[key]()
-            if prefix + tmpl.get_name() not in optimizer_map:
-                be.register_template(c[key])
-        for h in HEADERS:
-            be.register_source(str(NNET_DIR / h))  # a dict assignment: idempotent
+    def format(self, node):
+        params = self._default_function_params(node)
+        params["w"] = node.get_weights("weight").name
+        params["b"] = node.get_weights("bias").name
+        io = node.model.config.get_config_value("IOType")
+        fn = "conv2d_transpose_cl_stream" if io == "io_stream" else "conv2d_transpose_cl"
+        return f"nnet::{fn}<{params['input_t']}, {params['output_t']}, {params['config']}>" \
+               f"({params['input']}, {params['output']}, {params['w']}, {params['b']});"
 
 
 __all__ = [
-    "LAYER_NAME",
+    "HEADERS",
+    "INIT_PASS",
     "KERAS_CLASSES",
+    "LAYER_NAME",
+    "PRECISION_PASS",
+    "Conv2DTransposeConfigTemplate",
+    "Conv2DTransposeFunctionTemplate",
+    "FsicConv2DTranspose",
+    "InferConv2DTransposePrecision",
+    "InitConv2DTranspose",
     "multiplies_per_output_pixel",
+    "n_taps",
     "output_size",
     "pad_before",
-    "phase_weights",
     "parse_conv2d_transpose",
-    "register",
+    "phase_weights",
 ]

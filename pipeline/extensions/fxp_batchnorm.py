@@ -1,5 +1,9 @@
 """FxpBatchNorm (``keras_model.layers.FxpBatchNorm``) for hls4ml 1.3 -- bit-exact fixed-point BatchNorm.
 
+What this module holds (registered with hls4ml by :mod:`pipeline.extensions.registry`): the exact type helpers
+:func:`bn_types` and :func:`fold_bias`, the Keras v2 parser :func:`parse_fxp_batchnorm` (with
+:func:`bind_keras_model`), and the optimizer pass :class:`FoldBatchNorm`.
+
 Stock hls4ml recomputes a BatchNormalization's scale/shift in float from gamma/beta/mean/variance and ignores any
 quantizers, so its outputs differ from the trained QKeras model (see docs/hls.md). This handler instead converts an
 ``FxpBatchNorm`` into hls4ml's own ``BatchNormalization`` IR layer whose weights are *exactly* the layer's quantized
@@ -22,29 +26,23 @@ bias ``c`` is chosen so that the result is still bit-identical (see :func:`fold_
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
+from hls4ml.converters.keras_v2_to_hls import get_weights_data, parse_default_keras_layer
+from hls4ml.model.layers import BatchNormalization, Conv2D
+from hls4ml.model.optimizer import OptimizerPass
+
+from .errors import UnsupportedLayerError
+from .fixed import Fx, exact_accum, from_hls, signed_int_bits, to_hls
 
 KERAS_CLASS = "FxpBatchNorm"
-_FOLD_PASS = "fsic_fold_batchnorm"
+FOLD_PASS = "fsic_fold_batchnorm"
 
 
 # --------------------------------------------------------------------------------------------------------------------
 # exact type helpers (pure Python)
 # --------------------------------------------------------------------------------------------------------------------
-def signed_int_bits(values, frac: int) -> int:
-    """Smallest I (>= 1) such that every value fits ap_fixed<I+frac, I> (values already on the 2**-frac grid)."""
-    v = np.asarray(values, dtype=np.float64).ravel()
-    if v.size == 0:
-        return 1
-    lsb = 2.0**-frac
-    hi, lo = float(v.max()), float(v.min())
-    i = 1
-    while not (-(2.0 ** (i - 1)) <= lo and hi <= 2.0 ** (i - 1) - lsb):
-        i += 1
-    return i
-
-
 def bn_types(layer) -> dict:
     """Exact hls4ml type strings of an FxpBatchNorm layer: ``scale``, ``bias``, ``result`` (+ the raw numbers)."""
     s_q, b_q, fs = layer.quantized_scale_shift()
@@ -107,9 +105,7 @@ def bind_keras_model(model) -> None:
 
 def _scale_shift_from_config(keras_layer, data_reader):
     """Rebuild an FxpBatchNorm from config + weights when no live layer was bound (same TF code -> same numbers)."""
-    from hls4ml.converters.keras_v2_to_hls import get_weights_data
-
-    from keras_model.layers import FxpBatchNorm
+    from keras_model.layers import FxpBatchNorm  # imports TensorFlow: only when no live layer was bound
 
     cfg = dict(keras_layer["config"])
     layer = FxpBatchNorm.from_config(cfg)
@@ -126,10 +122,8 @@ def _scale_shift_from_config(keras_layer, data_reader):
 
 
 def parse_fxp_batchnorm(keras_layer, input_names, input_shapes, data_reader):
-    from hls4ml.converters.keras_v2_to_hls import parse_default_keras_layer
-
-    from .errors import UnsupportedLayerError
-
+    """hls4ml Keras v2 handler: an FxpBatchNorm layer dict -> hls4ml's ``BatchNormalization`` with the exact
+    quantized scale / shift as its weights."""
     cfg = keras_layer["config"]
     name = cfg["name"]
     axis = cfg.get("axis", -1)
@@ -158,116 +152,85 @@ def parse_fxp_batchnorm(keras_layer, input_names, input_shapes, data_reader):
 # --------------------------------------------------------------------------------------------------------------------
 # fold pass
 # --------------------------------------------------------------------------------------------------------------------
-def _fixed_tuple(p):
-    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
-
-    if isinstance(p, FixedPrecisionType):
-        return p.width, p.integer, p.signed
-    if isinstance(p, IntegerPrecisionType):
-        return p.width, p.width, p.signed
-    return None
+def _n_terms(conv) -> int:
+    """Products summed per output of the conv (FsicConv2DTranspose: its dense size; Conv2D: k_h*k_w*Cin)."""
+    if hasattr(conv, "mult_size"):
+        return int(conv.mult_size[0])
+    return conv.get_attr("filt_height") * conv.get_attr("filt_width") * conv.get_attr("n_chan")
 
 
-_classes: dict = {}
+class FoldBatchNorm(OptimizerPass):
+    """Move an FxpBatchNorm's shift into the preceding conv's bias (exact; see :func:`fold_bias`)."""
 
+    def match(self, node):
+        if not (isinstance(node, BatchNormalization) and node.get_attr("fsic_fold", False)
+                and not node.get_attr("fsic_folded", False)):
+            return False
+        prev = node.get_input_node()
+        return prev is not None and (isinstance(prev, Conv2D) or prev.class_name == "FsicConv2DTranspose")
 
-def _build_classes():
-    if _classes:
-        return _classes
-    from hls4ml.model.layers import BatchNormalization, Conv2D
-    from hls4ml.model.optimizer import OptimizerPass
-    from hls4ml.model.types import FixedPrecisionType
-
-    class FoldBatchNorm(OptimizerPass):
-        """Move an FxpBatchNorm's shift into the preceding conv's bias (exact; see :func:`fold_bias`)."""
-
-        def match(self, node):
-            if not (isinstance(node, BatchNormalization) and node.get_attr("fsic_fold", False)
-                    and not node.get_attr("fsic_folded", False)):
-                return False
-            prev = node.get_input_node()
-            return prev is not None and (isinstance(prev, Conv2D) or prev.class_name == "FsicConv2DTranspose")
-
-        def transform(self, model, node):
-            import warnings
-
-            prev = node.get_input_node()
-            node.set_attr("fsic_folded", True)
-            if len(prev.get_output_use_map()[prev.outputs[0]]) > 1:
-                warnings.warn(f"layer '{node.name}': not folded (its input '{prev.name}' has other consumers)")
-                return False
-            xi = _fixed_tuple(prev.get_input_variable().type.precision)
-            wi = _fixed_tuple(prev.weights["weight"].type.precision)
-            if xi is None or wi is None:
-                warnings.warn(f"layer '{node.name}': not folded (input/weight types of '{prev.name}' not fixed)")
-                return False
-            if np.any(prev.weights["bias"].data != 0):
-                warnings.warn(f"layer '{node.name}': not folded ('{prev.name}' already has a bias)")
-                return False
-            acc_frac = (xi[0] - xi[1]) + (wi[0] - wi[1])
+    def transform(self, model, node):
+        prev = node.get_input_node()
+        node.set_attr("fsic_folded", True)
+        x = from_hls(prev.get_input_variable().type.precision)
+        w = from_hls(prev.weights["weight"].type.precision)
+        reason = self._refusal(prev, x, w)
+        if reason is None:
             s_q = np.asarray(node.weights["scale"].data, np.float64)
             b_q = np.asarray(node.weights["bias"].data, np.float64)
             try:
-                c, g = fold_bias(s_q, b_q, node.get_attr("fsic_scale_frac"), acc_frac)
+                c, g = fold_bias(s_q, b_q, node.get_attr("fsic_scale_frac"), x.frac + w.frac)
             except ValueError as e:
-                warnings.warn(f"layer '{node.name}': not folded ({e})")
-                return False
-            n_terms = int(np.prod(prev.mult_size[:1])) if hasattr(prev, "mult_size") else \
-                prev.get_attr("filt_height") * prev.get_attr("filt_width") * prev.get_attr("n_chan")
-            grow = math.ceil(math.log2(n_terms)) if n_terms > 1 else 0
-            prod_int = xi[1] + wi[1] + grow
-            cfrac = acc_frac + g
-            cint = signed_int_bits(c, cfrac)
-            acc_int = max(prod_int + (not (xi[2] or wi[2])), cint) + 1
-            acc = FixedPrecisionType(acc_int + cfrac, acc_int, True)
-            bias_p = FixedPrecisionType(cint + cfrac, cint, True)
-            bw = prev.weights["bias"]
-            bw.data = c.astype(np.float64)
-            bw.data_unquantized = bw.data
-            bw.type.name = f"{prev.name}_bias_t"
-            bw.update_precision(bias_p)
-            prev.types["bias_t"] = bw.type
-            for var in ("accum_t",):
-                prev.types[var].name = f"{prev.name}_{var}"
-                prev.types[var].precision = acc
-            prev.get_output_variable().type.precision = acc
-            nb = node.weights["bias"]
-            nb.data = np.where(s_q == 0, b_q, 0.0)  # s_q == 0 channels keep their constant output in the BN bias
-            nb.data_unquantized = nb.data
-            if np.any(nb.data != 0):
-                nb.update_precision(FixedPrecisionType(signed_int_bits(nb.data, node.get_attr("fsic_types")["out_frac"])
-                                                       + node.get_attr("fsic_types")["out_frac"],
-                                                       signed_int_bits(nb.data, node.get_attr("fsic_types")["out_frac"]),
-                                                       True))
-            else:
-                nb.update_precision(FixedPrecisionType(2, 2, True))
-            node.set_attr("fsic_fold_info", {"conv": prev.name, "bias": str(bias_p), "accum": str(acc), "g": g})
-            return True
+                reason = str(e)
+        if reason is not None:
+            warnings.warn(f"layer '{node.name}': not folded ({reason})")
+            return False
+        cfrac = x.frac + w.frac + g
+        cint = signed_int_bits(c, cfrac)
+        bias = Fx(cint + cfrac, cint, True)
+        acc = to_hls(exact_accum(x, w, _n_terms(prev), bias))
+        self._set_conv_bias(prev, c, to_hls(bias), acc)
+        self._set_bn_bias(node, np.where(s_q == 0, b_q, 0.0))  # s_q == 0 channels keep their constant output
+        node.set_attr("fsic_fold_info", {"conv": prev.name, "bias": str(to_hls(bias)), "accum": str(acc), "g": g})
+        return True
 
-    _classes.update(fold=FoldBatchNorm)
-    return _classes
+    @staticmethod
+    def _refusal(prev, x, w) -> str | None:
+        """Why the BN after ``prev`` cannot be folded (None: it can)."""
+        if len(prev.get_output_use_map()[prev.outputs[0]]) > 1:
+            return f"its input '{prev.name}' has other consumers"
+        if x is None or w is None:
+            return f"input/weight types of '{prev.name}' not fixed"
+        if np.any(prev.weights["bias"].data != 0):
+            return f"'{prev.name}' already has a bias"
+        return None
 
+    @staticmethod
+    def _set_conv_bias(conv, c, bias_precision, acc) -> None:
+        """The folded bias ``c`` becomes the conv's bias; its accumulator and output get the exact type ``acc``."""
+        bw = conv.weights["bias"]
+        bw.data = c.astype(np.float64)
+        bw.data_unquantized = bw.data
+        bw.type.name = f"{conv.name}_bias_t"
+        bw.update_precision(bias_precision)
+        conv.types["bias_t"] = bw.type
+        conv.types["accum_t"].name = f"{conv.name}_accum_t"
+        conv.types["accum_t"].precision = acc
+        conv.get_output_variable().type.precision = acc
 
-def register() -> None:
-    """Register the FxpBatchNorm parser and the fold pass. Idempotent."""
-    import hls4ml
-    from hls4ml.converters.keras_v2_to_hls import get_layer_handlers
-    from hls4ml.model.flow import get_flow
-    from hls4ml.model.optimizer.optimizer import optimizer_map, register_pass
-
-    handlers = get_layer_handlers()
-    if KERAS_CLASS not in handlers:
-        hls4ml.converters.register_keras_v2_layer_handler(KERAS_CLASS, parse_fxp_batchnorm)
-    elif handlers[KERAS_CLASS] is not parse_fxp_batchnorm:
-        raise RuntimeError(f"hls4ml already has a Keras handler for {KERAS_CLASS}; refusing to override it")
-    c = _build_classes()
-    if _FOLD_PASS not in optimizer_map:
-        register_pass(_FOLD_PASS, c["fold"])
-    convert = get_flow("convert")
-    if _FOLD_PASS not in convert._optimizers:
-        # after the user's explicit types are attached, before hls4ml's own (float) BN fusion
-        convert._optimizers.insert(convert._optimizers.index("fuse_consecutive_batch_normalization"), _FOLD_PASS)
+    @staticmethod
+    def _set_bn_bias(node, data) -> None:
+        """The BN keeps only the constant outputs of channels whose scale quantized to 0 (else an all-zero bias)."""
+        nb = node.weights["bias"]
+        nb.data = data
+        nb.data_unquantized = nb.data
+        if np.any(nb.data != 0):
+            out_frac = node.get_attr("fsic_types")["out_frac"]
+            bint = signed_int_bits(nb.data, out_frac)
+            nb.update_precision(to_hls(Fx(bint + out_frac, bint, True)))
+        else:
+            nb.update_precision(to_hls(Fx(2, 2, True)))
 
 
-__all__ = ["KERAS_CLASS", "bn_types", "bind_keras_model", "fold_bias", "parse_fxp_batchnorm", "register",
-           "signed_int_bits"]
+__all__ = ["FOLD_PASS", "KERAS_CLASS", "FoldBatchNorm", "bind_keras_model", "bn_types", "fold_bias",
+           "parse_fxp_batchnorm", "signed_int_bits"]

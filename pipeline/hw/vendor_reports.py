@@ -1,12 +1,7 @@
-"""Vendor report import: Vivado/Vitis HLS csynth (XML and text) and Vivado ``report_utilization`` parsers, into the
-same schema as :func:`pipeline.estimate.estimate` (``totals`` LUT/FF/BRAM36/DSP, ``utilization``, ``fits``,
-``interval_*``, ``latency_*``, ``provenance``).
-
-- ``unet-fsic estimate CONFIG --synth``: when ``vitis_hls``/``vivado_hls``/``vitis-run`` is on PATH, converts the model
-  (:mod:`pipeline.convert`), runs hls4ml's ``build(synth=True, vsynth=True)`` and imports its reports.
-- ``unet-fsic import-report CONFIG DIR``: imports a report directory copied from a machine with the vendor tools
-  (an hls4ml project dir, or any directory holding ``*csynth.xml`` / ``*csynth.rpt`` / ``vivado_synth.rpt``);
-  writes ``<build_dir>/reports/vendor_report.json``.
+"""Vendor report parsers: Vivado/Vitis HLS csynth (XML and text) and Vivado ``report_utilization``, combined by
+:func:`import_report` into the same schema as :func:`pipeline.hw.estimator.estimate` (``totals`` LUT/FF/BRAM36/DSP,
+``utilization``, ``fits``, ``interval_*``, ``latency_*``, ``provenance``). Used by ``unet-fsic import-report`` and
+``unet-fsic estimate --synth`` (:mod:`pipeline.stages.import_report`).
 
 Post-synthesis utilization (Vivado) wins over the HLS estimate (csynth) for resources when both exist; latency and
 interval always come from csynth.
@@ -18,7 +13,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from .errors import ToolMissingError, UserError
+from ..errors import UserError
 
 VENDOR_TOOLS = ("vitis_hls", "vivado_hls", "vitis-run")
 
@@ -223,7 +218,7 @@ def import_report(directory, config=None) -> dict:
         sources.append(f"HLS csynth ({hls.get('tool_version') or '?'})")
     part = (hls or {}).get("part") or (viv or {}).get("part") or (config or {}).get("hls", {}).get("part")
     if not cap and part:
-        from .estimate import part_capacity
+        from .parts import part_capacity
 
         try:
             cap = part_capacity(part if part.startswith("x") else "x" + part)
@@ -248,19 +243,6 @@ def import_report(directory, config=None) -> dict:
     return out
 
 
-def synthesize(config, model=None) -> dict:
-    """Convert, run the vendor HLS synthesis (+ Vivado synth) through hls4ml, import the reports."""
-    tool = vendor_tool()
-    if tool is None:
-        raise ToolMissingError("--synth needs vitis_hls, vivado_hls or vitis-run on PATH (none found); use "
-                               "`unet-fsic import-report` with reports from a machine that has them")
-    from . import convert
-
-    hls_model = convert.convert(config, model=model)
-    hls_model.build(csim=False, synth=True, vsynth=True, export=False)
-    return import_report(hls_model.config.get_output_dir(), config)
-
-
 def to_markdown(rep: dict) -> str:
     t, cap = rep["totals"], rep.get("capacity") or {}
     lines = [f"# Vendor report — {rep.get('part')}", "", f"All figures: **{rep['provenance']}**.", "",
@@ -272,21 +254,3 @@ def to_markdown(rep: dict) -> str:
                   f"{rep['latency_cycles']:,} cycles = {rep['latency_ms']:.4f} ms at {rep['clock_ns']} ns "
                   f"(estimated clock {rep.get('estimated_clock_ns')} ns)."]
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-def register_cli(add):
-    def cmd_import(args, cfg):
-        from keras_model.model_io import save_json
-
-        rep = import_report(args.report_dir, cfg)
-        out = Path(cfg["build_dir"]) / "reports"
-        save_json(out / "vendor_report.json", rep)
-        (out / "vendor_report.md").write_text(to_markdown(rep))
-        print(to_markdown(rep))
-        print(f"[import-report] {out / 'vendor_report.json'}")
-        return 0
-
-    sp = add("import-report", cmd_import, "import Vivado/Vitis HLS csynth + Vivado utilization reports from DIR "
-             "(a vendor machine's hls4ml project) into BUILD/reports/vendor_report.json, same schema as `estimate`")
-    sp.add_argument("report_dir", metavar="DIR")

@@ -148,6 +148,30 @@ class SimResult:
     stalls: dict = field(default_factory=dict)  # node -> cycles blocked
 
 
+def _readiness(reads, writes, vis, occ, depth, t):
+    """(what blocks the operation -- ("read"|"write", fifo) or None --, the cycle its input tokens are visible)."""
+    wait_t = t
+    for f in reads:
+        q = vis[f]
+        if not q:
+            return ("read", f), t
+        if q[0] > wait_t:
+            wait_t = q[0]
+    for f in writes:
+        if occ[f] + 1 > depth[f]:
+            return ("write", f), t
+    return None, wait_t
+
+
+def _wake(waiters: list, heap: list, queued: list, when: int) -> None:
+    """Re-schedule the processes blocked on a FIFO whose state just changed."""
+    for j in waiters:
+        if not queued[j]:
+            heapq.heappush(heap, (when, j))
+            queued[j] = True
+    waiters.clear()
+
+
 def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_000) -> SimResult:
     """Run the graph to completion with FIFO depths ``depths`` (fifo name -> depth; missing = the FIFO's ``depth``).
     Raises :class:`Deadlock` if the processes block each other."""
@@ -178,21 +202,7 @@ def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_
         events += 1
         if events > max_events:  # pragma: no cover
             raise RuntimeError("simulation event limit exceeded")
-        # readiness
-        wait_t = t
-        blk = None
-        for f in reads:
-            q = vis[f]
-            if not q:
-                blk = ("read", f)
-                break
-            if q[0] > wait_t:
-                wait_t = q[0]
-        if blk is None:
-            for f in writes:
-                if occ[f] + 1 > depth[f]:
-                    blk = ("write", f)
-                    break
+        blk, wait_t = _readiness(reads, writes, vis, occ, depth, t)
         if blk is not None:
             waiting[blk[1]].append(i)
             if blocked_on[i] is None:
@@ -209,21 +219,13 @@ def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_
         for f in reads:
             vis[f].popleft()
             occ[f] -= 1
-            for j in waiting[f]:
-                if not queued[j]:
-                    heapq.heappush(heap, (t + 1, j))
-                    queued[j] = True
-            waiting[f].clear()
+            _wake(waiting[f], heap, queued, t + 1)  # a writer blocked on this full FIFO may go next cycle
         for f in writes:
             vis[f].append(t + lat)
             occ[f] += 1
             if occ[f] > maxocc[f]:
                 maxocc[f] = occ[f]
-            for j in waiting[f]:
-                if not queued[j]:
-                    heapq.heappush(heap, (t, j))
-                    queued[j] = True
-            waiting[f].clear()
+            _wake(waiting[f], heap, queued, t)
         busy[i] += ii
         end = max(end, t + (lat if writes else 1))
         nxt = next(gens[i], None)
@@ -234,12 +236,8 @@ def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_
             heapq.heappush(heap, (t + ii, i))
             queued[i] = True
     if not all(done):
-        blocked = []
-        for i, n in enumerate(nodes):
-            if not done[i] and blocked_on[i] is not None:
-                how, f = blocked_on[i]
-                blocked.append((n.name, how, names[f]))
-        raise Deadlock(end, blocked)
+        raise Deadlock(end, [(n.name, blocked_on[i][0], names[blocked_on[i][1]]) for i, n in enumerate(nodes)
+                             if not done[i] and blocked_on[i] is not None])
     return SimResult(cycles=end, max_occupancy={n: maxocc[i] for i, n in enumerate(names)},
                      busy={n.name: busy[i] for i, n in enumerate(nodes)},
                      stalls={n.name: stall[i] for i, n in enumerate(nodes)})
@@ -247,9 +245,9 @@ def simulate(graph: Graph, depths: dict | None = None, max_events: int = 50_000_
 
 def size_fifos(graph: Graph, base_depth: int = 2, max_rounds: int = 64, minimize: bool = False) -> dict:
     """FIFO depths that run the graph without deadlock: every FIFO starts at ``base_depth``; whenever the simulation
-    deadlocks, each *full* FIFO whose reader is itself blocked reading a different (empty) FIFO (the classic skip-connection
-    pattern) is made unbounded; finally every unbounded FIFO gets the maximum occupancy it reached, which reproduces
-    the same schedule (so the result provably runs, in this model). Returns
+    deadlocks, each *full* FIFO whose reader is itself blocked reading a different (empty) FIFO (the classic
+    skip-connection pattern) is made unbounded; finally every unbounded FIFO gets the maximum occupancy it reached,
+    which reproduces the same schedule (so the result provably runs, in this model). Returns
     ``{"depths", "rounds", "cycles", "unbounded_cycles", "culprits"}``."""
     depths = {f: base_depth for f in graph.fifos}
     culprits: list[str] = []

@@ -11,7 +11,8 @@ Per point (in a Dask worker, TF limited to one thread): W5A8 QAT fine-tuned from
 (``train.mode: finetune``; one float model per channel-width multiplier, trained first, itself a cached task) or QAT
 from scratch (``train.mode: qat``) -- once per training identity (:func:`qat_key`): points that differ only in hls
 settings copy the finished checkpoint; Keras pixel accuracy and mIoU on the validation split; optional C-simulation
-fidelity through :mod:`pipeline.csim` (``csim.enabled``); the offline estimate (:mod:`pipeline.estimate`) or, with
+fidelity through :mod:`pipeline.stages.csim` (``csim.enabled``); the offline estimate (:mod:`pipeline.hw.estimator`)
+or, with
 ``vendor: true`` and a vendor tool on PATH, synthesis numbers.
 
 Durability: every finished point is appended by the client to ``<build_dir>/results.jsonl`` as one line written with
@@ -33,7 +34,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError, UserError
+from ..build import BuildDir
+from ..errors import ConfigError, UserError
 
 AXES = ("weight_bits", "act_bits", "width_multiplier", "reuse", "output_head", "fold_batchnorm")
 SPEC_KEYS = {"base_config", "build_dir", "overrides", "axes", "points", "train", "csim", "vendor", "workers",
@@ -136,7 +138,7 @@ def validate_spec(spec: dict, file: str = "<sweep>", base_dir: Path | None = Non
 
 
 def _base_user(spec) -> dict:
-    from .config import deep_update
+    from ..config import deep_update
 
     user = yaml.safe_load(Path(spec["base_config"]).read_text()) or {}
     return deep_update(user, spec["overrides"])
@@ -172,7 +174,7 @@ def _reuse_override(r) -> dict:
 
 def resolve_point(spec, point: dict, base_user: dict | None = None) -> tuple[dict, str]:
     """(validated build config, key) of one point. The config's build_dir is ``<sweep>/points/<key>``."""
-    from .config import deep_update, public, validate
+    from ..config import deep_update, public, validate
 
     user = copy.deepcopy(base_user if base_user is not None else _base_user(spec))
     upd: dict = {}
@@ -268,8 +270,9 @@ def _worker_env():
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
     os.environ["TF_NUM_INTRAOP_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
-    import keras_model  # noqa: F401  (QKeras compat before QKeras)
     import tensorflow as tf
+
+    import keras_model  # noqa: F401  (QKeras compat before QKeras)
 
     try:
         tf.config.threading.set_inter_op_parallelism_threads(1)
@@ -281,7 +284,7 @@ def _worker_env():
 def train_float_task(cfg: dict, float_dir: str) -> str:
     """Train the float twin once into ``float_dir`` (skipped if its checkpoint exists). Returns the checkpoint."""
     _worker_env()
-    ck = Path(float_dir) / "train" / "float_model.h5"
+    ck = BuildDir(Path(float_dir)).checkpoint("float")
     if ck.exists():
         return str(ck)
     from keras_model import train
@@ -306,7 +309,7 @@ def point_task(spec: dict, point: dict, cfg: dict, key: str, float_ckpt: str | N
 
     cfg = copy.deepcopy(cfg)
     cfg["train"]["verbose"] = 0
-    tdir = Path(cfg["build_dir"]) / "train"
+    tdir = BuildDir.of(cfg).train
     tdir.mkdir(parents=True, exist_ok=True)
     if float_ckpt:
         shutil.copyfile(float_ckpt, tdir / "float_model.h5")
@@ -341,14 +344,15 @@ def point_task(spec: dict, point: dict, cfg: dict, key: str, float_ckpt: str | N
         rec["csim"] = {k: v for k, v in rep.items() if isinstance(v, (int, float, str, bool)) or v is None}
         rec["timings"]["csim_s"] = time.time() - t1
     t1 = time.time()
-    from . import estimate as est
+    from ..hw import estimator as est
 
     res = None
     if spec["vendor"]:
-        from . import reports
+        from ..hw import vendor_reports
+        from .import_report import synthesize
 
-        if reports.vendor_tool():
-            res = reports.synthesize(cfg, model)
+        if vendor_reports.vendor_tool():
+            res = synthesize(cfg, model)
     if res is None:
         res = est.estimate(cfg, model=model)
     rec["hw"] = {"provenance": res["provenance"], **{k: res["totals"][k] for k in ("LUT", "FF", "BRAM36", "DSP")},
@@ -470,7 +474,7 @@ def plot_pareto(recs, path: Path, part: str | None = None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .estimate import part_capacity
+    from ..hw.parts import part_capacity
 
     est = "estimate" in recs[0]["hw"]["provenance"]
     try:
@@ -521,36 +525,6 @@ def to_markdown(recs, spec=None) -> str:
             f"{hw['FF']:,} | {hw['BRAM36']:,} | {hw['DSP']} | "
             f"{hw['interval_ms']:.2f} | {'yes' if hw['fits'] else 'no'} | {r['timings']['total_s']:.0f} |")
     return "\n".join(lines) + "\n"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-def main_sweep(argv=None) -> int:
-    """``unet-fsic sweep SWEEP.yaml [--scheduler ADDRESS] [--workers N] [--no-progress]``"""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="unet-fsic sweep")
-    p.add_argument("sweep")
-    p.add_argument("--scheduler")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
-    try:
-        spec = load_spec(a.sweep)
-        s = run(spec, a.scheduler, a.workers, not a.no_progress)
-    except UserError as e:
-        print(f"unet-fsic: error: {e}")
-        return 2
-    print(f"[sweep] {s['points']} points: {s['computed']} computed, {s['skipped']} already done, "
-          f"{len(s['failed'])} failed, {s['wall_s']:.0f} s; {s['results']}")
-    for f in s["failed"]:
-        print(f"[sweep] failed {f['key']}: {f['error']}")
-    return 1 if s["failed"] else 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import sys
-
-    sys.exit(main_sweep())
 
 
 def register_cli(add):

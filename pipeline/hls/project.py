@@ -1,9 +1,10 @@
-"""``unet-fsic convert``: the trained W5A8 Keras model -> an hls4ml project in ``<build_dir>/hls/``.
+"""The trained W5A8 Keras model -> an hls4ml project in ``<build_dir>/hls/`` (the ``convert`` stage's core).
 
 * :func:`hls_config_for` -- the hls4ml config dict: every layer's precision derived from the QKeras quantizers
-  (:mod:`pipeline.precision`; no ``auto`` left), ``hls.precision_overrides``, Strategy, ReuseFactor
+  (:mod:`pipeline.hls.precision`; no ``auto`` left), ``hls.precision_overrides``, Strategy, ReuseFactor
   (``hls.reuse_factor`` + per-layer ``hls.reuse_factors``), BatchNorm folding.
-* :func:`convert` -- loads the model (``hls.model_file`` or ``<build_dir>/train/w5a8_model.h5``), appends the argmax
+* :func:`convert` -- returns a :class:`Conversion` (the hls4ml model, the Keras golden, the output head); loads the
+  model (``hls.model_file`` or ``<build_dir>/train/w5a8_model.h5``), appends the argmax
   head when ``hls.output_head == 'argmax'``, converts with the unet-fsic hls4ml extensions and writes the project
   atomically (temp dir inside the build dir, then rename) plus ``hls/interface.json`` (top name, AXI-stream ports,
   element widths) and ``hls/layers.json`` (the per-layer table).
@@ -15,28 +16,32 @@ import json
 import math
 import os
 import shutil
-import tempfile
-import time
-import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from ..build import BuildDir
+from ..errors import UserError
 
-HLS_SUBDIR = "hls"
 INPUT_NAME = "input_image"  # the Keras input layer is renamed to this (hls4ml reserves 'input')
 
 
-def hls_dir(config) -> Path:
-    return Path(config["build_dir"]) / HLS_SUBDIR
+@dataclass
+class Conversion:
+    """What :func:`convert` produced: the hls4ml model, the Keras golden it must equal (the W5A8 model, plus the
+    argmax head when the IP has one) and the output head."""
+    hls_model: Any
+    keras_model: Any
+    output_head: str
 
 
 def model_path(config) -> Path:
     p = config["hls"].get("model_file")
     if p:
         return Path(os.path.expanduser(p))
-    return Path(config["build_dir"]) / "train" / "w5a8_model.h5"
+    return BuildDir.of(config).checkpoint("w5a8")
 
 
 def load_keras_model(config):
@@ -71,8 +76,8 @@ def _rename_input(model):
 
 def prepare_model(model, output_head: str):
     """The Keras golden for the chosen head: the model itself (logits) or model + ArgmaxHead."""
-    from .extensions import register_extensions
-    from .extensions.argmax import with_argmax
+    from ..extensions import register_extensions
+    from ..extensions.argmax import with_argmax
 
     register_extensions()
     if any(layer.name == "input" for layer in model.layers):
@@ -129,8 +134,8 @@ def hls_config_for(config, model) -> dict:
 def _hls4ml_convert(model, hcfg, config, output_dir):
     import hls4ml
 
-    from .extensions import UnsupportedLayerError, register_extensions
-    from .extensions.fxp_batchnorm import bind_keras_model
+    from ..extensions import UnsupportedLayerError, register_extensions
+    from ..extensions.fxp_batchnorm import bind_keras_model
 
     register_extensions()
     bind_keras_model(model)
@@ -195,7 +200,8 @@ def format_table(rows) -> str:
         p = r["precision"]
         ps = " ".join(f"{k}={v}" for k, v in p.items() if k in ("weight", "scale", "bias", "accum", "result"))
         shape = "x".join(str(s) for s in r["shape"])
-        lines.append(f"{r['name']:<22} {r['class']:<20} {shape:<13} {r['reuse_factor']:>4} {r['multiplies']:>12,}  {ps}")
+        lines.append(f"{r['name']:<22} {r['class']:<20} {shape:<13} {r['reuse_factor']:>4} "
+                     f"{r['multiplies']:>12,}  {ps}")
     tot = sum(r["multiplies"] for r in rows)
     lines.append(f"{'total':<22} {'':<20} {'':<13} {'':>4} {tot:>12,}")
     return "\n".join(lines)
@@ -252,67 +258,33 @@ def interface(hls_model, config) -> dict:
         "pixels_per_frame": int(np.prod(iv.shape[:-1])),
         "packing": "channel c occupies TDATA bits [c*elem_bits, (c+1)*elem_bits), one pixel per beat, raster order",
         "input_mapping": "hardware byte = raw ap_ufixed<8,0> code = min(255, round_half_even(image_byte*256/255)) "
-                         "= image_byte + (image_byte >= 128) clipped to 255 (pipeline.csim.hardware_input)",
+                         "= image_byte + (image_byte >= 128) clipped to 255 (pipeline.hw.streams.hardware_input)",
     }
 
 
-def convert(config, model=None, output_head=None, write=True):
-    """Convert the trained W5A8 model; write the project to ``<build_dir>/hls/`` (atomically). Returns the hls model.
-
-    ``model``: a Keras model to use instead of the configured file; ``output_head``: 'logits' / 'argmax' (default
-    ``hls.output_head``).
-    """
+def convert(config, model=None, output_head=None, write=True) -> Conversion:
+    """Convert the trained W5A8 model; write the project to ``<build_dir>/hls/`` (atomically: built in a temporary
+    directory inside the build dir, then renamed). ``model``: a Keras model to use instead of the configured file;
+    ``output_head``: 'logits' / 'argmax' (default ``hls.output_head``)."""
     head = output_head or config["hls"]["output_head"]
     if model is None:
         model = load_keras_model(config)
     model = prepare_model(model, head)
     hcfg = hls_config_for(config, model)
-    build = Path(config["build_dir"])
-    build.mkdir(parents=True, exist_ok=True)
-    final = hls_dir(config)
-    tmp = Path(tempfile.mkdtemp(dir=build, prefix=".hls.tmp-"))
+    bd = BuildDir.of(config)
+    tmp = bd.tempdir("hls")
     try:
         hm = _hls4ml_convert(model, hcfg, config, tmp / "prj")
         check_no_auto(hm)
-        hm._fsic_keras_model = model
-        hm._fsic_output_head = head
         if write:
             hm.write()
-            rows = layer_table(hm)
-            (tmp / "prj" / "layers.json").write_text(json.dumps(rows, indent=1) + "\n")
+            (tmp / "prj" / "layers.json").write_text(json.dumps(layer_table(hm), indent=1) + "\n")
             (tmp / "prj" / "interface.json").write_text(json.dumps(interface(hm, config), indent=2) + "\n")
             (tmp / "prj" / "hls_config.json").write_text(json.dumps(hcfg, indent=1, default=str) + "\n")
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp / "prj", final)
-            hm.config.config["OutputDir"] = str(final)
-        else:
-            hm.config.config["OutputDir"] = str(final)
+            if bd.hls.exists():
+                shutil.rmtree(bd.hls)
+            os.replace(tmp / "prj", bd.hls)
+        hm.config.config["OutputDir"] = str(bd.hls)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return hm
-
-
-def cmd_convert(args, cfg) -> int:
-    from .precision import PrecisionWarning
-
-    t0 = time.time()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PrecisionWarning)
-        hm = convert(cfg, output_head=args.output_head)
-    for w in caught:
-        if issubclass(w.category, PrecisionWarning):
-            print(f"unet-fsic: warning: {w.message}")
-    print(format_table(layer_table(hm)))
-    if args.compile:
-        hm.compile()
-    print(f"[convert] hls4ml project in {hls_dir(cfg)} ({cfg['hls']['backend']}, {cfg['hls']['io_type']}, "
-          f"{cfg['hls']['strategy']}, head={hm._fsic_output_head}) in {time.time() - t0:.1f} s")
-    return 0
-
-
-def register_cli(add):
-    sp = add("convert", cmd_convert, "convert the trained W5A8 model to an hls4ml project in BUILD/hls (prints the "
-             "per-layer precision / reuse / multiply table)")
-    sp.add_argument("--output-head", choices=("logits", "argmax"), help="override hls.output_head")
-    sp.add_argument("--compile", action="store_true", help="also compile the C simulation library (g++)")
+    return Conversion(hm, model, head)

@@ -1,6 +1,7 @@
 """cocotb test module: the FPGA side of FSIC, served to pipeline.host's ``sim`` backend over a loopback socket.
 
-Started by uf_sim_launch.py (one simulator process per opened device).  The simulated design is the build's
+Started by ``python -m pipeline.hw.rtlsim serve`` (pipeline.host's sim backend; one simulator process per
+opened device).  The simulated design is the build's
 generated USER_PRJ0 (the real wrapper RTL) with the HLS IP shell driven by fsic_wrapper/sim/ip_model.py, whose
 per-frame result is ``model(frame)`` -- the model named by UF_MODEL ('module:factory', 'path/to/file.py:factory',
 or the wrapper's defaults 'summod'/'bytefn').
@@ -19,8 +20,6 @@ Env: UF_HOST_PORT, UF_BUILD_JSON, UF_MODEL, UF_LATENCY (IP latency, cycles).
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import os
 import socket
@@ -28,26 +27,11 @@ import socket
 import cocotb
 from cocotb.triggers import ClockCycles, First, Timer
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSink, AxiStreamSource
-
 from fsic_tb import FsicAxilMaster, assert_reset, start_clock_and_reset
 from ip_model import HlsIpModel
-import models as wrapper_models
+from models import load_model
 
 CYCLE_NS = 10
-
-
-def resolve_model(spec: str | None, p: dict):
-    """'path/file.py:factory' or 'module:factory' -> factory(p); else the wrapper's models.load_model."""
-    if spec and ":" in spec:
-        mod, _, attr = spec.rpartition(":")
-        if mod.endswith(".py"):
-            s = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(mod))[0], mod)
-            m = importlib.util.module_from_spec(s)
-            s.loader.exec_module(m)
-        else:
-            m = importlib.import_module(mod)
-        return getattr(m, attr)(p)
-    return wrapper_models.load_model(spec, p)
 
 
 @cocotb.test()
@@ -61,7 +45,7 @@ async def serve(dut):
 
     await start_clock_and_reset(dut, period_ns=CYCLE_NS)
     try:
-        model = resolve_model(os.environ.get("UF_MODEL") or None, p)
+        model = load_model(os.environ.get("UF_MODEL") or None, p)
     except Exception as e:  # noqa: BLE001 - reported to the host as a startup failure
         reply({"ok": False, "error": f"model: {e!r}"})
         sock.close()

@@ -1,4 +1,4 @@
-"""``unet-fsic run``'s firmware stage: build the Caravel example firmware against this build's generated headers.
+"""``firmware`` stage: build the Caravel example firmware against this build's generated headers.
 
 ``make -C firmware BUILD=<build_dir>`` (Debian ``riscv64-unknown-elf-gcc``, ``-march=rv32i -mabi=ilp32``) writes
 ``<build_dir>/firmware/unet_fsic_example.{elf,hex,bin}``; the ELF is checked to be 32-bit RISC-V without
@@ -12,16 +12,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import UserError
+from ..build import REPO, BuildDir
+from ..errors import UserError
+from . import Stage
 
-REPO = Path(__file__).resolve().parent.parent
 CROSS = "riscv64-unknown-elf-"
 
 
 def run_stage(config) -> dict:
-    build = Path(config["build_dir"]).resolve()
-    if not (build / "fsic" / "include" / "unet_fsic_build.h").is_file():
-        raise UserError(f"{build}/fsic/include/unet_fsic_build.h: missing -- run `unet-fsic wrap CONFIG` first")
+    bd = BuildDir.of(config).resolved()
+    build = bd.root
+    if not bd.build_header.is_file():
+        raise UserError(f"{bd.build_header}: missing -- run `unet-fsic wrap CONFIG` first")
     if shutil.which(CROSS + "gcc") is None:
         return {"built": False, "reason": f"{CROSS}gcc not on PATH (Debian package gcc-riscv64-unknown-elf; "
                                           f"scripts/setup.sh installs it)"}
@@ -30,7 +32,7 @@ def run_stage(config) -> dict:
     if r.returncode != 0:
         last = (r.stderr.strip() or r.stdout.strip()).splitlines()[-1:] or ["?"]
         raise UserError(f"firmware build failed: {last[0]}")
-    elf = build / "firmware" / "unet_fsic_example.elf"
+    elf = bd.firmware / "unet_fsic_example.elf"
     hdr = subprocess.run([CROSS + "readelf", "-h", "-A", str(elf)], capture_output=True, text=True).stdout
     arch = re.search(r"Tag_RISCV_arch: \"([^\"]+)\"", hdr)
     size = subprocess.run([CROSS + "size", str(elf)], capture_output=True, text=True).stdout.splitlines()
@@ -42,7 +44,14 @@ def run_stage(config) -> dict:
                                         text=True).stdout.splitlines()[0]}
 
 
-def stage_headline(s: dict) -> str:
+def headline(s: dict) -> str:
     if not s["built"]:
         return f"skipped: {s['reason']}"
     return f"{Path(s['elf']).name}: {s['class']} {s['machine']} {s['arch']}, text {s['text_bytes']:,} B"
+
+
+STAGE = Stage("firmware", (), ("wrap",), (), run_stage, headline)
+
+
+def register_cli(add):
+    """No command of its own: ``make -C firmware BUILD=DIR`` builds it (firmware/README.md); ``run`` runs it."""

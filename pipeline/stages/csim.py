@@ -1,0 +1,162 @@
+"""``csim`` stage and ``unet-fsic csim``: Keras golden vs the hls4ml C simulation (g++), frame by frame, bit for bit.
+
+:func:`run` writes the fidelity report (``<build_dir>/csim/report.json`` + ``report.md``): frames, fraction of
+bit-exact logits, max |diff| in LSBs of the logits type, argmax agreement (hardware head vs numpy argmax of the Keras
+logits, lowest index on ties), and on any mismatch the first diverging layer (hls4ml trace vs Keras per-layer
+outputs, in graph order). The C model runner is :mod:`pipeline.hls.cmodel`; the input mapping
+:mod:`pipeline.hw.streams`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from ..build import BuildDir
+from ..errors import UserError
+from ..hw.streams import csim_input
+from . import Stage, pct
+
+
+def run(config, frames=None, conversion=None, workers=None, progress=None) -> dict:
+    """Convert (unless ``conversion``, a :class:`pipeline.hls.project.Conversion`, is given), compile, run ``frames``
+    validation frames through Keras and the C simulation, write ``<build_dir>/csim/report.{json,md}`` and return the
+    report dict (``passed`` per threshold)."""
+    from keras_model import data
+    from keras_model.model_io import save_json
+
+    from ..hls.cmodel import first_divergence, keras_layer_outputs, logits_layer_name, predict_csim
+    from ..hls.project import convert
+
+    t0 = time.time()
+    n = int(frames or config["csim"]["frames"])
+    conv = conversion or convert(config)
+    hls_model, km, head = conv.hls_model, conv.keras_model, conv.output_head
+    t_conv = time.time() - t0
+    images, _ = data.load(config, "val")
+    if len(images) < n:
+        raise UserError(f"csim: {n} frames requested but the validation split has {len(images)}")
+    images = images[:n]
+    logits_name = logits_layer_name(km)
+    t1 = time.time()
+    if head == "argmax":  # the logits are read with hls4ml's trace hook on that one layer
+        for node in hls_model.get_layers():
+            node.set_attr("trace", node.name == logits_name)
+        hls_model.config.trace_output = True
+    hls_model.compile()
+    t_compile = time.time() - t1
+    x = csim_input(images)
+    ref = keras_layer_outputs(km, x, [logits_name])[logits_name].astype(np.float64)
+    workers = workers or config["csim"].get("workers")
+    if progress is None:
+        progress = sys.stderr.isatty()
+    t2 = time.time()
+    if head == "argmax":
+        out, tr = predict_csim(hls_model, images, workers=workers, trace_layers=[logits_name], progress=progress)
+        c_logits = tr[logits_name].reshape(ref.shape)
+        c_argmax = out.reshape(ref.shape[:-1])
+    else:
+        out = predict_csim(hls_model, images, workers=workers, progress=progress)
+        c_logits = out.reshape(ref.shape)
+        c_argmax = np.argmax(c_logits, axis=-1)
+    t_sim = time.time() - t2
+
+    thr = float(config["csim"]["threshold"])
+    report = {"frames": n, "output_head": head, "backend": config["hls"]["backend"],
+              "io_type": config["hls"]["io_type"], "logits_layer": logits_name,
+              **_fidelity(hls_model.graph[logits_name], c_logits, c_argmax, ref, thr), "first_divergence": None,
+              "timing_s": {"convert": round(t_conv, 2), "compile": round(t_compile, 2), "csim": round(t_sim, 2)},
+              "csim_frames_per_s": round(n / t_sim, 3) if t_sim > 0 else None,
+              "workers": int(max(1, min(int(workers or os.cpu_count() or 1), n))),
+              "tool": "hls4ml C simulation (g++), compared with Keras/QKeras"}
+    if not report["all_exact"]:
+        frame_bad = np.any((c_logits != ref).reshape(n, -1), axis=1) | np.any(
+            (c_argmax != np.argmax(ref, axis=-1)).reshape(n, -1), axis=1)
+        bad = int(np.argmax(frame_bad))
+        div = first_divergence(hls_model, km, images[bad:bad + 1])
+        report["first_divergence"] = dict(div or {"layer": None}, frame=bad)
+    d = BuildDir.of(config).csim
+    d.mkdir(parents=True, exist_ok=True)
+    save_json(d / "report.json", report)
+    md = to_markdown(report)
+    tmp = d / "report.md.tmp"
+    tmp.write_text(md)
+    os.replace(tmp, d / "report.md")
+    return report
+
+
+def _fidelity(lnode, c_logits, c_argmax, ref, thr: float) -> dict:
+    """Bit-exactness of the C model's logits and argmax against the Keras logits ``ref`` (numpy argmax: lowest index
+    on ties)."""
+    n = ref.shape[0]
+    ref_argmax = np.argmax(ref, axis=-1)
+    lp = lnode.get_output_variable().type.precision
+    lsb = 2.0 ** -(lp.width - lp.integer)
+    diff = np.abs(c_logits - ref)
+    exact = float(np.mean(diff == 0))
+    agree = float(np.mean(c_argmax == ref_argmax))
+    return {"logits_type": str(lp), "logits_bit_exact_fraction": exact,
+            "frames_bit_exact": int(np.all((diff == 0).reshape(n, -1), axis=1).sum()),
+            "max_abs_diff_lsb": float(diff.max() / lsb), "argmax_agreement": agree,
+            "argmax_pixels": int(c_argmax.size), "argmax_mismatched_pixels": int(np.sum(c_argmax != ref_argmax)),
+            "threshold": thr, "passed": bool(exact >= thr and agree >= thr), "all_exact": exact == 1.0 and agree == 1.0}
+
+
+def to_markdown(r: dict) -> str:
+    lines = [
+        "# C simulation vs Keras (hls4ml csim, g++)", "",
+        f"- frames: {r['frames']} ({r['backend']}, {r['io_type']}, output head: {r['output_head']})",
+        f"- logits ({r['logits_layer']}, {r['logits_type']}): {100 * r['logits_bit_exact_fraction']:.4f} % bit-exact "
+        f"({r['frames_bit_exact']}/{r['frames']} frames fully exact), max |diff| {r['max_abs_diff_lsb']:g} LSB",
+        f"- argmax agreement: {100 * r['argmax_agreement']:.4f} % of {r['argmax_pixels']} pixels "
+        f"({r['argmax_mismatched_pixels']} differ; tie rule: lowest class index)",
+        f"- threshold {100 * r['threshold']:g} %: {'PASS' if r['passed'] else 'FAIL'}",
+        f"- time: convert {r['timing_s']['convert']} s, compile {r['timing_s']['compile']} s, csim "
+        f"{r['timing_s']['csim']} s ({r['csim_frames_per_s']} frames/s, {r['workers']} processes)",
+    ]
+    if r.get("first_divergence"):
+        dv = r["first_divergence"]
+        lines.append(f"- first diverging layer (frame {dv.get('frame')}, hls4ml trace vs Keras): "
+                     f"`{dv.get('layer')}` {json.dumps({k: v for k, v in dv.items() if k not in ('layer', 'frame')})}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_csim(args, cfg) -> int:
+    r = run(cfg, frames=args.frames, workers=args.workers)
+    print(to_markdown(r))
+    print(f"[csim] report in {BuildDir.of(cfg).csim}/report.json")
+    if not r["passed"]:
+        print(f"unet-fsic: error: fidelity below threshold ({100 * r['logits_bit_exact_fraction']:.4f} % bit-exact "
+              f"logits, {100 * r['argmax_agreement']:.4f} % argmax agreement < {100 * r['threshold']:g} %)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def register_cli(add):
+    sp = add("csim", cmd_csim, "compile the hls4ml project with g++ and compare the C simulation with Keras on "
+             "validation frames (report in BUILD/csim); exit 1 below csim.threshold")
+    sp.add_argument("--frames", type=int, help="validation frames (default csim.frames)")
+    sp.add_argument("--workers", type=int, help="C simulation processes (default csim.workers / CPU count)")
+
+
+def run_stage(config) -> dict:
+    r = run(config)
+    if not r["passed"]:
+        raise UserError(f"csim fidelity below csim.threshold: {100 * r['logits_bit_exact_fraction']:.4f} % "
+                        f"bit-exact logits, {100 * r['argmax_agreement']:.4f} % argmax agreement "
+                        f"(see {BuildDir.of(config).csim}/report.md)")
+    return {k: r[k] for k in ("frames", "backend", "io_type", "output_head", "logits_bit_exact_fraction",
+                              "max_abs_diff_lsb", "argmax_agreement", "passed", "csim_frames_per_s")} | {
+        "provenance": "csim (g++) vs Keras"}
+
+
+def headline(s: dict) -> str:
+    return (f"{s['frames']} frames: logits {pct(s['logits_bit_exact_fraction'])} bit-exact, argmax "
+            f"{pct(s['argmax_agreement'])} [csim (g++)]")
+
+
+STAGE = Stage("csim", ("csim",), ("convert",), ("csim/report.json",), run_stage, headline)
