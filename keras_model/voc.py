@@ -11,6 +11,7 @@ with nearest neighbour to the model size.
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from pathlib import Path
 
@@ -24,6 +25,13 @@ CLASSES = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
 )
 VOID = 255
+_ID_RE = re.compile(r"[A-Za-z0-9_.-]+")  # VOC image ids look like 2007_000032
+
+
+def _one_line(e, limit: int = 200) -> str:
+    """An exception's text as one short line (tarfile / PIL messages can span lines)."""
+    t = " ".join(str(e).split()) or type(e).__name__
+    return t if len(t) <= limit else t[:limit] + "..."
 
 
 def voc_palette() -> list[int]:
@@ -53,14 +61,16 @@ class _Source:
             try:
                 self.tar = tarfile.open(self.root)
             except (tarfile.TarError, OSError) as e:
-                raise UserError(f"VOC root {root}: not a readable tar file ({e})") from None
-            names = self.tar.getnames()
+                why = [ln.strip("- ") for ln in str(e).splitlines() if "method tar" in ln] or [e]
+                raise UserError(f"VOC root {root}: not a readable tar file ({_one_line(why[0])})") from None
+            members = self._list_tar()
+            names = [m.name for m in members]
             marker = "ImageSets/Segmentation/train.txt"
             hits = [n for n in names if n.endswith(marker)]
             if not hits:
                 raise UserError(f"VOC root {root}: tar has no */{marker} (is this VOCtrainval_11-May-2012.tar?)")
             self.prefix = hits[0][: -len(marker)]
-            self.members = {n: m for n, m in zip(names, self.tar.getmembers())}
+            self.members = {m.name: m for m in members}
         else:
             for cand in (self.root, self.root / "VOC2012", self.root / "VOCdevkit" / "VOC2012"):
                 if (cand / "ImageSets" / "Segmentation").is_dir():
@@ -71,12 +81,31 @@ class _Source:
                     f"VOC root {root}: no ImageSets/Segmentation found (expected VOC2012/, VOCdevkit/VOC2012/ or the "
                     "official tar)")
 
+    def _list_tar(self) -> list:
+        """Every member, or one line if the tar is truncated / corrupt. tarfile stops silently at a missing or cut
+        header, so the archive must also end with its end-of-archive (zero) block where the listing stopped."""
+        try:
+            members = self.tar.getmembers()
+            f = self.tar.fileobj
+            f.seek(self.tar.offset)
+            end = f.read(tarfile.BLOCKSIZE)
+        except Exception as e:  # tarfile.ReadError, EOFError / zlib / lzma errors of compressed tars, OSError
+            raise UserError(f"VOC root {self.root}: truncated or corrupt tar ({_one_line(e)})") from None
+        if len(end) < tarfile.BLOCKSIZE or end.count(0) != tarfile.BLOCKSIZE:
+            last = f" after {members[-1].name}" if members else ""
+            raise UserError(f"VOC root {self.root}: truncated or corrupt tar (no end-of-archive block{last}; "
+                            "re-copy or re-download it)")
+        return members
+
     def read(self, rel: str) -> bytes:
         if self.tar is not None:
             m = self.members.get(self.prefix + rel)
-            if m is None:
+            if m is None or not m.isfile():
                 raise UserError(f"VOC root {self.root}: missing {rel} in the tar")
-            return self.tar.extractfile(m).read()
+            try:
+                return self.tar.extractfile(m).read()
+            except Exception as e:  # a corrupt compressed stream
+                raise UserError(f"VOC root {self.root}: cannot read {rel} from the tar ({_one_line(e)})") from None
         p = self.base / rel
         if not p.is_file():
             raise UserError(f"VOC root {self.root}: missing {rel}")
@@ -86,11 +115,19 @@ class _Source:
 def load_split(root: str | Path, split: str, size=(64, 64), limit: int | None = None):
     """(images (n,H,W,3) uint8, masks (n,H,W) uint8 with 0..20 and 255 void, ids)."""
     src = _Source(root)
-    ids = [s.strip() for s in src.read(f"ImageSets/Segmentation/{split}.txt").decode().splitlines() if s.strip()]
+    listing = f"ImageSets/Segmentation/{split}.txt"
+    try:
+        text = src.read(listing).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"VOC root {root}: {listing} is not UTF-8 text (offset {e.start})") from None
+    ids = [s.strip() for s in text.splitlines() if s.strip()]
     if limit:
         ids = ids[:limit]
     if not ids:
-        raise UserError(f"VOC root {root}: ImageSets/Segmentation/{split}.txt lists no images")
+        raise UserError(f"VOC root {root}: {listing} lists no images")
+    bad = next((sid for sid in ids if not _ID_RE.fullmatch(sid) or ".." in sid), None)
+    if bad is not None:
+        raise UserError(f"VOC root {root}: {listing}: bad image id {bad[:80]!r} (expected names like 2007_000032)")
     h, w = size
     x = np.empty((len(ids), h, w, 3), np.uint8)
     y = np.empty((len(ids), h, w), np.uint8)
@@ -101,9 +138,12 @@ def load_split(root: str | Path, split: str, size=(64, 64), limit: int | None = 
         except UserError:
             raise
         except Exception as e:  # PIL's many exception types for corrupt files
-            raise UserError(f"VOC root {root}: cannot read image/mask of '{sid}' ({e})") from None
+            raise UserError(f"VOC root {root}: cannot read image/mask of '{sid}' ({_one_line(e)})") from None
         if mk.mode != "P":
             raise UserError(f"VOC root {root}: SegmentationClass/{sid}.png is mode {mk.mode}, expected a palette PNG")
+        if mk.size != im.size:
+            raise UserError(f"VOC root {root}: SegmentationClass/{sid}.png is {mk.size[0]}x{mk.size[1]} but "
+                            f"JPEGImages/{sid}.jpg is {im.size[0]}x{im.size[1]} (a mask must match its image)")
         x[i] = np.asarray(im.resize((w, h), Image.BILINEAR))
         m = np.asarray(mk.resize((w, h), Image.NEAREST))
         bad = (m > 20) & (m != VOID)

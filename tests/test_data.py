@@ -127,3 +127,68 @@ def test_voc_errors_are_one_clear_line(tmp_path):
     _write_dir(tmp_path / "partial", files)
     with pytest.raises(UserError, match="missing SegmentationClass/2007_000002.png"):
         voc.load_split(tmp_path / "partial", "train")
+
+
+@pytest.mark.parametrize("form", ["dir", "tar"])
+def test_voc_mask_size_must_match_its_image(tmp_path, form):
+    # a mask of another size used to be resized silently and trained on, misaligned with its image
+    files, _ = _fixture_files()
+    files["SegmentationClass/2007_000002.png"] = _palette_png(np.zeros((48, 64), np.uint8))
+    if form == "dir":
+        _write_dir(tmp_path, files)
+        root = tmp_path
+    else:
+        root = tmp_path / "VOCtrainval_11-May-2012.tar"
+        _write_tar(root, files)
+    with pytest.raises(UserError) as ei:
+        voc.load_split(root, "train", (64, 64))
+    msg = str(ei.value)
+    assert msg == (f"VOC root {root}: SegmentationClass/2007_000002.png is 64x48 but JPEGImages/2007_000002.jpg is "
+                   "128x96 (a mask must match its image)")
+    voc.load_split(root, "val", (64, 64))  # the other split is intact
+
+
+def _tar_cuts(data: bytes) -> dict:
+    with tarfile.open(fileobj=io.BytesIO(data)) as t:
+        ms = t.getmembers()
+    last = ms[-1]
+    return {
+        "first_header": 100,  # inside the very first header
+        "member_data": ms[1].offset_data + 10,  # tarfile: "unexpected end of data"
+        "at_header": ms[3].offset,  # exactly at a header: tarfile stops silently, as if the archive ended
+        "in_header": ms[3].offset + 100,  # tarfile stops silently too
+        "end_marker": last.offset_data + -(-last.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE,  # every member, no end
+    }
+
+
+@pytest.mark.parametrize("cut", ["first_header", "member_data", "at_header", "in_header", "end_marker"])
+def test_truncated_voc_tar_is_one_line_naming_the_tar(tmp_path, cut):
+    files, _ = _fixture_files()
+    full = tmp_path / "full.tar"
+    _write_tar(full, files)
+    data = full.read_bytes()
+    root = tmp_path / "VOCtrainval_11-May-2012.tar"
+    n = _tar_cuts(data)[cut]
+    assert 0 < n < len(data)
+    root.write_bytes(data[:n])
+    for split in ("train", "val"):
+        with pytest.raises(UserError) as ei:
+            voc.load_split(root, split, (64, 64))
+        msg = str(ei.value)
+        assert "\n" not in msg and len(msg) < 400, msg
+        want = "not a readable tar file (method tar: ReadError('truncated header'))" if cut == "first_header" \
+            else "truncated or corrupt tar ("
+        assert msg.startswith(f"VOC root {root}: {want}"), msg
+    voc.load_split(full, "val", (64, 64))  # the whole tar still reads
+
+
+def test_voc_bad_listing_is_one_line(tmp_path):
+    files, _ = _fixture_files()
+    files["ImageSets/Segmentation/train.txt"] = b"2007_000001\n../../../etc/passwd\n"
+    _write_dir(tmp_path, files)
+    with pytest.raises(UserError, match=r"train\.txt: bad image id '\.\./\.\./\.\./etc/passwd'"):
+        voc.load_split(tmp_path, "train")
+    files["ImageSets/Segmentation/train.txt"] = b"2007_000001\n\xff\xfe\n"
+    _write_dir(tmp_path, files)
+    with pytest.raises(UserError, match=r"ImageSets/Segmentation/train\.txt is not UTF-8 text \(offset 12\)"):
+        voc.load_split(tmp_path, "train")

@@ -27,12 +27,11 @@ import fcntl
 import hashlib
 import itertools
 import json
+import math
 import os
 import tempfile
 import time
 from pathlib import Path
-
-import yaml
 
 from ..build import BuildDir
 from ..errors import ConfigError, UserError
@@ -40,28 +39,34 @@ from ..errors import ConfigError, UserError
 AXES = ("weight_bits", "act_bits", "width_multiplier", "reuse", "output_head", "fold_batchnorm")
 SPEC_KEYS = {"base_config", "build_dir", "overrides", "axes", "points", "train", "csim", "vendor", "workers",
              "scheduler", "description"}
+MAX_POINTS = 1000  # points of one sweep (each one is a QAT training)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # spec
 def _fail(file, key, msg):
-    raise ConfigError(f"{file}: {key}: {msg}")
+    from ..config import oneline
+
+    raise ConfigError(f"{oneline(file)}: {oneline(key)}: {msg}")
 
 
 def load_spec(path) -> dict:
+    """Read (size cap, UTF-8, no YAML anchors / aliases / duplicate keys: :func:`pipeline.config.load_yaml`) and
+    validate a sweep spec; one ``ConfigError`` line otherwise."""
+    from ..config import load_yaml, oneline
+
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"{path}: no such sweep file")
-    try:
-        spec = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {getattr(e, 'problem', e)}") from None
-    return validate_spec(spec, str(path), p.parent)
+        raise ConfigError(f"{oneline(path)}: no such sweep file")
+    spec = load_yaml(p, "sweep file")
+    return validate_spec({} if spec is None else spec, str(path), p.parent)
 
 
 def validate_spec(spec: dict, file: str = "<sweep>", base_dir: Path | None = None) -> dict:
+    from ..config import check_build, check_build_dir, oneline, short
+
     if not isinstance(spec, dict):
-        _fail(file, "(top level)", f"expected a mapping, got {spec!r}")
+        _fail(file, "(top level)", f"expected a mapping, got {short(spec)}")
     for k in spec:
         if k not in SPEC_KEYS:
             _fail(file, k, f"unknown key (known: {', '.join(sorted(SPEC_KEYS))})")
@@ -70,11 +75,16 @@ def validate_spec(spec: dict, file: str = "<sweep>", base_dir: Path | None = Non
            "description": spec.get("description", "")}
     if not out["build_dir"] or not isinstance(out["build_dir"], str):
         _fail(file, "build_dir", "required: where results.jsonl and every point's outputs go")
+    check_build_dir(out["build_dir"], file)
+    if not isinstance(out["base_config"], str) or not out["base_config"]:
+        _fail(file, "base_config", f"expected a path, got {short(out['base_config'])}")
+    if not isinstance(out["description"], str):
+        _fail(file, "description", f"expected a string, got {short(out['description'])}")
     bc = Path(out["base_config"])
     if not bc.is_file() and base_dir is not None and (Path(base_dir) / bc).is_file():
         bc = Path(base_dir) / bc
     if not bc.is_file():
-        _fail(file, "base_config", f"no such config file: {out['base_config']}")
+        _fail(file, "base_config", f"no such config file: {oneline(out['base_config'])}")
     out["base_config"] = str(bc)
     if not isinstance(out["overrides"], dict):
         _fail(file, "overrides", "expected a mapping of build-config keys")
@@ -85,62 +95,81 @@ def validate_spec(spec: dict, file: str = "<sweep>", base_dir: Path | None = Non
         if k not in AXES:
             _fail(file, f"axes.{k}", f"unknown axis (known: {', '.join(AXES)})")
         if not isinstance(v, list) or not v:
-            _fail(file, f"axes.{k}", f"expected a non-empty list, got {v!r}")
+            _fail(file, f"axes.{k}", f"expected a non-empty list, got {short(v)}")
     out["axes"] = axes
     pts = spec.get("points") or []
     if not isinstance(pts, list):
         _fail(file, "points", "expected a list of {axis: value} mappings")
+    n_points = math.prod(len(v) for v in axes.values()) if axes else 0
+    if n_points + len(pts) > MAX_POINTS:
+        _fail(file, "axes" if n_points > MAX_POINTS else "points",
+              f"{n_points} axis combinations + {len(pts)} points, at most {MAX_POINTS}")
     for i, pt in enumerate(pts):
         if not isinstance(pt, dict):
-            _fail(file, f"points[{i}]", f"expected a mapping, got {pt!r}")
+            _fail(file, f"points[{i}]", f"expected a mapping, got {short(pt)}")
         for k in pt:
             if k not in AXES:
                 _fail(file, f"points[{i}].{k}", f"unknown axis (known: {', '.join(AXES)})")
     out["points"] = pts
+    out.update(_spec_settings(spec, file))
+    out["_file"] = file
+    # resolve every point now so a bad value fails before anything runs
+    base = _base_user(out)
+    for i, pt in enumerate(expand(out)):
+        try:
+            check_build(resolve_point(out, pt, base)[0], file)
+        except ConfigError as e:
+            raise ConfigError(f"{oneline(file)}: point {i} {short(pt, 120)}: {oneline(e, 400)}") from None
+    return out
+
+
+def _spec_settings(spec: dict, file: str) -> dict:
+    """The per-point settings of a sweep spec (train, csim, vendor, workers, scheduler), checked."""
+    from ..config import short
+
+    out: dict = {}
     tr = spec.get("train") or {}
     if not isinstance(tr, dict):
         _fail(file, "train", "expected a mapping")
     mode = tr.get("mode", "finetune")
     if mode not in ("finetune", "qat"):
-        _fail(file, "train.mode", f"expected 'finetune' or 'qat', got {mode!r}")
+        _fail(file, "train.mode", f"expected 'finetune' or 'qat', got {short(mode)}")
     for k in tr:
         if k not in ("mode", "float_epochs", "qat_epochs"):
             _fail(file, f"train.{k}", "unknown key (known: mode, float_epochs, qat_epochs)")
     for k in ("float_epochs", "qat_epochs"):
         v = tr.get(k)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            _fail(file, f"train.{k}", f"expected an integer >= 0, got {v!r}")
+            _fail(file, f"train.{k}", f"expected an integer >= 0, got {short(v)}")
     out["train"] = {"mode": mode, "float_epochs": tr.get("float_epochs"), "qat_epochs": tr.get("qat_epochs")}
     cs = spec.get("csim") or {}
     if not isinstance(cs, dict) or set(cs) - {"enabled", "frames"}:
         _fail(file, "csim", "expected {enabled: bool, frames: int}")
     if not isinstance(cs.get("enabled", False), bool):
-        _fail(file, "csim.enabled", f"expected true or false, got {cs.get('enabled')!r}")
+        _fail(file, "csim.enabled", f"expected true or false, got {short(cs.get('enabled'))}")
     fr = cs.get("frames", 8)
-    if not isinstance(fr, int) or isinstance(fr, bool) or fr < 1:
-        _fail(file, "csim.frames", f"expected an integer >= 1, got {fr!r}")
+    if not isinstance(fr, int) or isinstance(fr, bool) or not 1 <= fr <= 10000:
+        _fail(file, "csim.frames", f"expected an integer in [1, 10000], got {short(fr)}")
     out["csim"] = {"enabled": cs.get("enabled", False), "frames": fr}
-    out["vendor"] = bool(spec.get("vendor", False))
+    if not isinstance(spec.get("vendor", False), bool):
+        _fail(file, "vendor", f"expected true or false, got {short(spec.get('vendor'))}")
+    out["vendor"] = spec.get("vendor", False)
     w = spec.get("workers", 2)
-    if not isinstance(w, int) or isinstance(w, bool) or w < 1:
-        _fail(file, "workers", f"expected an integer >= 1, got {w!r}")
+    if not isinstance(w, int) or isinstance(w, bool) or not 1 <= w <= 256:
+        _fail(file, "workers", f"expected an integer in [1, 256], got {short(w)}")
     out["workers"] = w
     out["scheduler"] = spec.get("scheduler")
-    out["_file"] = file
-    # resolve every point now so a bad value fails before anything runs
-    base = _base_user(out)
-    for i, pt in enumerate(expand(out)):
-        try:
-            resolve_point(out, pt, base)
-        except ConfigError as e:
-            raise ConfigError(f"{file}: point {i} {pt}: {e}") from None
+    if out["scheduler"] is not None and not isinstance(out["scheduler"], str):
+        _fail(file, "scheduler", f"expected a scheduler address, got {short(out['scheduler'])}")
     return out
 
 
 def _base_user(spec) -> dict:
-    from ..config import deep_update
+    from ..config import deep_update, load_yaml, oneline, short
 
-    user = yaml.safe_load(Path(spec["base_config"]).read_text()) or {}
+    user = load_yaml(spec["base_config"], "config file") or {}
+    if not isinstance(user, dict):
+        raise ConfigError(f"{oneline(spec['base_config'])}: (top level): expected a mapping, got {short(user)}")
     return deep_update(user, spec["overrides"])
 
 
@@ -531,6 +560,9 @@ def register_cli(add):
     def cmd_sweep(args):  # the positional is the sweep spec, not a build config: bypass the config loader
         spec = load_spec(args.config)
         if args.build_dir:
+            from ..config import check_build_dir
+
+            check_build_dir(args.build_dir, args.config, "build_dir (--build-dir)")
             spec["build_dir"] = args.build_dir
         s = run(spec, args.scheduler, args.workers, not args.no_progress)
         print(f"[sweep] {s['points']} points: {s['computed']} computed, {s['skipped']} already done, "
