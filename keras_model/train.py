@@ -23,6 +23,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow import keras
 
+from pipeline.guard import test_hook
+
 from . import calibrate, data, metrics
 from .model import build_model
 from .model_io import custom_objects, load_model, save_json
@@ -163,6 +165,7 @@ def run(config, variants=VARIANTS) -> dict:
         compile_model(float_model, config["train"]["float"], ncls)
         results["float"] = fit(float_model, config["train"]["float"], config, xtr, ytr, xva, yva, "float", out)
         float_model = load_model(out / "float_model.h5")
+        test_hook("train:after-float")
 
     if "w5a8" in variants:
         qcfg = config["train"]["qat"]

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import warnings
 
 from . import run
+from .guard import build_lock, end_children, install_signal_handlers
 from .stages import convert, cosim, csim, estimate, evaluate, firmware, import_report, sweep, train, wrap
 
 
@@ -40,6 +42,11 @@ def _load(args):
 COMMANDS = (train, evaluate, convert, csim, wrap, cosim, firmware, estimate, import_report, sweep, run)
 
 
+def _read_only(args) -> bool:
+    """Commands that write nothing into the build dir (and so take no lock)."""
+    return bool(getattr(args, "dry_run", False)) or getattr(args, "propose_rf", None) is not None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="unet-fsic",
@@ -59,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         def run(args, fn=fn):
             cfg = _load(args)
             _quiet_imports()
-            return fn(args, cfg)
+            if _read_only(args):
+                return fn(args, cfg)
+            with build_lock(cfg["build_dir"]):  # one writer per build directory
+                return fn(args, cfg)
 
         return add(name, run, help)
 
@@ -72,14 +82,18 @@ def main(argv=None) -> int:
     from .errors import UserError
 
     args = build_parser().parse_args(argv)
+    install_signal_handlers()
     try:
         return int(args.fn(args) or 0)
     except UserError as e:
         print(f"unet-fsic: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("unet-fsic: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: child processes are ended, temporary dirs removed
+        end_children()
+        sig = getattr(e, "signum", signal.SIGINT)
+        print(f"unet-fsic: interrupted ({signal.Signals(sig).name}); the interrupted stage left no result -- run "
+              f"the command again to redo it", file=sys.stderr)
+        return 128 + int(sig)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,12 @@
 """``unet-fsic run``: the whole flow in one command, with stages cached by content.
 
-Each stage has a key: the SHA-256 of the config sections it reads, the keys of the stages it depends on, and the
-package version. A finished stage records ``{key, summary, seconds}`` in ``<build_dir>/.stages/<stage>.json``
-(written atomically, after the stage's outputs). Re-running skips every stage whose key is unchanged; ``--from STAGE``
-re-runs that stage and everything after it, ``--only STAGE`` just that one. A failing stage stops the run with one
-clear line; the records of earlier stages (and their outputs) stay intact.
+A stage is a transaction. Its key is the SHA-256 of the config sections it reads, the keys of the stages it depends
+on, and the package version. Before a stage runs, its record and those of every stage depending on it are deleted;
+only after it finished is ``{key, summary, seconds, outputs}`` written to ``<build_dir>/.stages/<stage>.json``
+(atomically), where ``outputs`` are content hashes of what later stages read (``Stage.outputs``). A stage counts as
+cached only when its key matches *and* those outputs still hash the same -- a changed, half-written or deleted output
+means "run", never "cached". ``--from STAGE`` re-runs that stage and everything after it, ``--only STAGE`` just that
+one. A failing or interrupted stage stops the run with one clear line; earlier stages' records and outputs stay.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import time
 
 from .build import BuildDir
 from .errors import UserError
+from .guard import content_hash
 from .stages import Stage, convert, cosim, csim, estimate, evaluate, firmware, train, wrap
 
 VERSION = "0.1.0"
@@ -40,6 +43,42 @@ def stage_key(stage: Stage, cfg: dict, dep_keys: dict[str, str]) -> str:
 
 def _record_path(cfg, name):
     return BuildDir.of(cfg).stage_record(name)
+
+
+def output_hashes(cfg, st: Stage) -> dict[str, str | None]:
+    """Content hash of each output a stage declares (a file, a directory tree, or a glob of files)."""
+    root = BuildDir.of(cfg).root
+    out = {}
+    for o in st.outputs:
+        if "*" in o:
+            files = sorted(root.glob(o))
+            out[o] = content_hash_files(files) if files else None
+        else:
+            out[o] = content_hash(root / o)
+    return out
+
+
+def content_hash_files(files) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + (content_hash(f) or "").encode())
+    return h.hexdigest()
+
+
+def dependents(name: str) -> list[str]:
+    """``name`` and every stage that (transitively) reads its outputs, in pipeline order."""
+    hit = {name}
+    for st in stages():
+        if any(d in hit for d in st.deps):
+            hit.add(st.name)
+    return [st.name for st in stages() if st.name in hit]
+
+
+def invalidate(cfg, name: str) -> None:
+    """Before a stage starts: its record and its dependents' records go first, so an interrupted or failed stage
+    never leaves a record that describes outputs it was rewriting."""
+    for n in dependents(name):
+        _record_path(cfg, n).unlink(missing_ok=True)
 
 
 def load_record(cfg, name) -> dict | None:
@@ -70,23 +109,29 @@ def plan(cfg: dict, from_stage: str | None = None, only: str | None = None) -> l
     if only:
         force = {only}
     keys: dict[str, str] = {}
-    bd = BuildDir.of(cfg).root
+    rerun: set[str] = set()
     out = []
     for st in all_stages:
         key = stage_key(st, cfg, keys)
         keys[st.name] = key
         rec = load_record(cfg, st.name)
-        missing = [o for o in st.outputs if not (bd / o).exists()]
+        changed = [] if rec is None else [o for o, h in output_hashes(cfg, st).items()
+                                          if (rec.get("outputs") or {}).get(o, "-") != h]
         if rec is None:
             action, reason = "run", "no record"
         elif rec.get("key") != key:
             action, reason = "run", "inputs changed"
-        elif missing:
-            action, reason = "run", f"output missing: {missing[0]}"
+        elif changed:
+            action, reason = "run", f"output changed or missing: {changed[0]}"
         else:
             action, reason = "cached", "up to date"
         if st.name in force and action == "cached":
             action, reason = "run", "forced (--from/--only)"
+        redo = [d for d in st.deps if d in rerun]
+        if redo and action == "cached" and only is None:
+            action, reason = "run", f"{redo[0]} re-runs"
+        if action == "run":
+            rerun.add(st.name)
         if only is not None and st.name != only:
             if action != "cached":
                 raise UserError(f"--only {only}: stage '{st.name}' it depends on is not up to date "
@@ -116,6 +161,7 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
             bar.update(1)
             continue
         tqdm.write(f"[{i}/{n}] {st.name}: running ({step['reason']})")
+        invalidate(cfg, st.name)
         t0 = time.time()
         try:
             summary = st.run(cfg)
@@ -124,14 +170,12 @@ def run(cfg: dict, from_stage: str | None = None, only: str | None = None, repor
         except Exception as e:  # an internal failure: still one clear line, earlier stages intact
             failed = (st.name, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
         if failed:
-            p = _record_path(cfg, st.name)
-            if p.exists():
-                p.unlink()  # the stage's old record no longer describes its outputs
             results.append({"stage": st.name, "status": "FAILED", "seconds": time.time() - t0,
                             "headline": failed[1]})
             break
         dt = time.time() - t0
-        _write_record(cfg, st.name, {"key": key, "summary": summary, "seconds": dt, "finished": time.time()})
+        _write_record(cfg, st.name, {"key": key, "summary": summary, "seconds": dt, "finished": time.time(),
+                                     "outputs": output_hashes(cfg, st)})
         results.append({"stage": st.name, "status": "ran", "seconds": dt, "headline": st.headline(summary),
                         "summary": summary})
         tqdm.write(f"[{i}/{n}] {st.name}: done in {dt:.0f} s ({st.headline(summary)})")

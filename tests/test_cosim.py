@@ -197,9 +197,13 @@ def test_cosim_detects_a_wrong_ip(model_file, tmp_path, tmp_path_factory):
     res = subprocess.run([sys.executable, "-m", "pipeline.cli", "cosim", str(cfgp)], capture_output=True, text=True,
                          env=env, timeout=600)
     assert res.returncode == 1, res.stderr[-2000:]
-    assert "co-simulation outputs differ from Keras" in res.stderr
+    lines = res.stderr.strip().splitlines()  # one line: what differs, on which simulator, where the report is
+    assert len(lines) == 1 and lines[0].startswith("unet-fsic: error: co-simulation outputs differ from Keras -- "
+                                                   "icarus: "), res.stderr
+    assert lines[0].endswith(f"(see {tmp_path / 'b' / 'cosim'}/report.md)"), lines[0]
     rep = json.loads((tmp_path / "b" / "cosim" / "report.json").read_text())
     assert not rep["passed"] and rep["simulators"][0]["bit_exact_fraction"] < 1.0
+    assert f"{100 * rep['simulators'][0]['bit_exact_fraction']:.2f} % bit-exact" in lines[0]
 
 
 def test_wrap_and_cosim_need_a_conversion(tmp_path, model_file):

@@ -6,8 +6,11 @@ same offsets, frames through the streams).
   the weights this test saved); the test computes the Keras argmax itself and compares with what infer_batch
   returns for 4 frames;
 * identity mismatch -> IdentityMismatchError; IP that never answers -> DeviceTimeoutError (simulated-cycle budget)
-  and a model that blocks the simulator -> DeviceTimeoutError (wall clock, simulation killed); ERR flags ->
-  DeviceErrorFlags; no board / no RTL / no simulator -> NoHardwareError.
+  and a model that blocks the simulator -> DeviceTimeoutError (wall clock, simulation killed; later calls say so);
+  ERR flags -> DeviceErrorFlags; no board / no RTL / no simulator -> NoHardwareError;
+* these wrapper-only builds have no compiled C model, so the IP is a named stand-in (``model="summod"``: class =
+  sum of the input codes mod 21); without ``model=`` the sim backend refuses (NoHardwareError naming
+  ``unet-fsic csim``) instead of silently swapping one in.
 """
 from __future__ import annotations
 
@@ -91,7 +94,7 @@ def test_sim_infer_batch_equals_keras_argmax(tmp_path):
 def test_identity_mismatch(tmp_path):
     build = _build(tmp_path, model_hash=0x12345678)
     with pytest.raises(host.IdentityMismatchError) as ei:
-        host.open(build, backend="sim", expect={"model_hash": 0x12345679})
+        host.open(build, backend="sim", model="summod", expect={"model_hash": 0x12345679})
     assert set(ei.value.diff) == {"model_hash"}
     assert ei.value.diff["model_hash"] == (0x12345678, 0x12345679)
     # a host build description for another image size (e.g. the wrong build dir for this bitstream)
@@ -100,14 +103,14 @@ def test_identity_mismatch(tmp_path):
     p["H"], p["words_in"] = 16, p["words_in"] * 2
     bj.write_text(json.dumps(p))
     with pytest.raises(host.IdentityMismatchError) as ei:
-        host.open(build, backend="sim")
+        host.open(build, backend="sim", model="summod")
     assert set(ei.value.diff) == {"H", "words_in"}
 
 
 def test_timeout_ip_never_answers(tmp_path):
     """The IP model holds its answer for 10^9 cycles: the transfer exceeds the simulated-cycle budget."""
     build = _build(tmp_path)
-    with host.open(build, backend="sim", latency=10**9, cycle_budget=5000) as dev:
+    with host.open(build, backend="sim", model="summod", latency=10**9, cycle_budget=5000) as dev:
         t0 = time.monotonic()
         with pytest.raises(host.DeviceTimeoutError) as ei:
             dev.infer(np.zeros((8, 8, 3), np.uint8))
@@ -129,9 +132,14 @@ def test_timeout_wall_clock_kills_stuck_sim(tmp_path):
         dev.infer(np.zeros((8, 8, 3), np.uint8))
     assert 2.5 < time.monotonic() - t0 < 30
     assert proc.poll() is not None, "stuck simulator not killed"
-    with pytest.raises(host.UnetFsicError):
-        dev.identity()
+    for later in (dev.identity, lambda: dev.infer(np.zeros((8, 8, 3), np.uint8))):  # each says why, not "closed"
+        with pytest.raises(host.UnetFsicError, match=r"the simulation was stopped after a timeout at \d\d:\d\d:\d\d "
+                                                     r"\(simulator did not answer a transfer request within 3 s"
+                                                     r".*open the device again"):
+            later()
     dev.close()
+    with pytest.raises(host.UnetFsicError, match="the device is closed"):
+        dev.identity()
 
 
 def test_error_flags(tmp_path):
@@ -161,23 +169,46 @@ def test_no_hardware_and_bad_input(tmp_path, monkeypatch):
     with pytest.raises(host.NoHardwareError, match="pynq"):
         host.open(build)                                   # default backend: the board
     monkeypatch.undo()
-    with pytest.raises(host.NoHardwareError):
-        host.open(build, backend="sim", simulator="no-such-simulator")
+    with pytest.raises(host.NoHardwareError, match="unknown simulator 'no-such-simulator'"):
+        host.open(build, backend="sim", model="summod", simulator="no-such-simulator")
     (build / "fsic" / "rtl" / "USER_PRJ0.v").unlink()
-    with pytest.raises(host.NoHardwareError):
-        host.open(build, backend="sim")
+    with pytest.raises(host.NoHardwareError, match="no wrapper RTL"):
+        host.open(build, backend="sim", model="summod")
     assert issubclass(host.DeviceTimeoutError, TimeoutError)
     for e in (host.NoHardwareError, host.IdentityMismatchError, host.DeviceTimeoutError, host.DeviceErrorFlags):
         assert issubclass(e, host.UnetFsicError)
 
 
+def test_no_silent_stand_in(tmp_path):
+    """A build without a compiled C model: the default IP (the build's C model) is refused with what is missing and
+    how to make it; the stand-in runs only when named -- and computes the stand-in's answer, not Keras's."""
+    build = _build(tmp_path)
+    with pytest.raises(host.NoHardwareError, match=r"hls/interface\.json: missing .*run `unet-fsic csim CONFIG`"):
+        host.open(build, backend="sim")
+    (build / "hls").mkdir()  # converted, never compiled
+    (build / "hls" / "interface.json").write_text("{}")
+    with pytest.raises(host.NoHardwareError, match=r"hls/firmware: no compiled C model .*run `unet-fsic csim CONFIG`"):
+        host.open(build, backend="sim")
+    assert not (build / "host_sim").exists(), "a refused open must not start anything"
+    frames = np.random.default_rng(5).integers(0, 256, size=(2, 8, 8, 3), dtype=np.uint8)
+    with host.open(build, backend="sim", model="summod") as dev:
+        assert dev.backend.model == "summod"
+        got = dev.infer_batch(frames)
+    codes = np.minimum(255, frames.astype(int) + (frames >= 128))  # what the driver streams
+    np.testing.assert_array_equal(got, codes.sum(-1) % 21)
+
+
 def test_bad_frame_shape(tmp_path):
     build = _build(tmp_path)
-    with host.open(build, backend="sim") as dev:
-        with pytest.raises(ValueError):
+    with host.open(build, backend="sim", model="summod") as dev:
+        with pytest.raises(ValueError, match="must be uint8"):
             dev.infer(np.zeros((8, 8, 3), np.float32))
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must be uint8"):
             dev.infer_batch(np.zeros((2, 8, 9, 3), np.uint8))
+        for empty in ([], np.zeros((0, 8, 8, 3), np.uint8)):
+            with pytest.raises(ValueError, match="empty batch"):
+                dev.infer_batch(empty)
+        assert dev.counters()["frames_in"] == 0
 
 
 @pytest.mark.slow
@@ -187,7 +218,7 @@ def test_sim_verilator_summod(tmp_path):
     require_tools("verilator")
     build = _build(tmp_path, H=4, W=5)
     frames = np.random.default_rng(1).integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
-    with host.open(build, backend="sim", simulator="verilator", startup_timeout=600) as dev:
+    with host.open(build, backend="sim", model="summod", simulator="verilator", startup_timeout=600) as dev:
         got = dev.infer_batch(frames)
     # the driver streams the input codes (pipeline.hw.streams.hardware_input): byte + (byte >= 128), clipped to 255
     codes = np.minimum(255, frames.astype(int) + (frames >= 128))

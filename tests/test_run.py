@@ -107,21 +107,22 @@ def test_from_and_only_rerun_selectively(built):
 
 def test_failed_stage_stops_and_keeps_earlier_results(built, tmp_path):
     cfgp, bd, _, home = built
-    # a copy of the build whose trained W5A8 checkpoint is corrupt: evaluate must fail, train's record stays
+    # a copy of the build asking csim for more frames than the validation split has: csim fails, the stages before
+    # it keep their records (a corrupt *output* of an earlier stage would instead make that stage re-run)
     bd2 = tmp_path / "build"
     shutil.copytree(bd, bd2)
     cfg = yaml.safe_load(cfgp.read_text())
     cfg["build_dir"] = str(bd2)
-    cfg["evaluate"]["overlay_frames"] = 1  # changes evaluate's key only
+    cfg["csim"]["frames"] = 9  # the validation split has 8
     p = tmp_path / "c.yaml"
     p.write_text(yaml.safe_dump(cfg))
-    (bd2 / "train" / "w5a8_model.h5").write_bytes(b"not a model")
     r = _run(["run", str(p)], tmp_path, home)
     assert r.returncode == 2
     err = r.stderr.strip().splitlines()
-    assert len(err) == 1 and "stage 'evaluate' failed" in err[0] and "--from evaluate" in err[0]
-    assert (bd2 / ".stages" / "train.json").is_file()
-    assert not (bd2 / ".stages" / "evaluate.json").exists()
+    assert len(err) == 1 and "stage 'csim' failed" in err[0] and "--from csim" in err[0], err
+    for kept in ("train", "evaluate", "convert"):
+        assert (bd2 / ".stages" / f"{kept}.json").is_file(), kept
+    assert not (bd2 / ".stages" / "csim.json").exists() and not (bd2 / ".stages" / "cosim.json").exists()
 
 
 def test_html_report_renders_in_chromium(built):

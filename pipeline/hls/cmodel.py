@@ -1,6 +1,8 @@
 """The compiled hls4ml C model and its Keras golden, frame by frame.
 
-* :func:`ensure_compiled` -- the build's compiled shared library (converting and compiling with g++ if needed).
+* :func:`compile_model` -- g++ through hls4ml, its output in a log file, a failure one :class:`UserError` line;
+  :func:`ensure_compiled` -- the build's compiled shared library (converting and compiling if needed);
+  :func:`compiled_model` -- the build's library checked loadable (what the simulated IP will ``dlopen``).
 * :func:`predict_csim` -- runs the compiled C model on uint8 frames (mapped by :func:`pipeline.hw.streams.csim_input`)
   in parallel worker processes (fork), optionally capturing per-layer outputs with hls4ml's trace hooks.
 * :func:`keras_layer_outputs`, :func:`logits_layer_name` -- the Keras side; :func:`first_divergence` -- the first
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,21 +20,61 @@ import numpy as np
 
 from ..build import BuildDir
 from ..errors import UserError
+from ..hw.rtlsim import first_error, output_to
 from ..hw.streams import csim_input
 
+RERUN = "re-run `unet-fsic csim CONFIG`"
 
-def ensure_compiled(config) -> Path:
-    """The build's compiled C model (``hls/firmware/*.so``); converts and compiles (g++) when there is none."""
+
+def compile_model(hls_model, log: Path) -> None:
+    """``hls_model.compile()`` (g++) with everything it prints (hls4ml prints the compiler's errors) appended to
+    ``log``; a failed compile is one :class:`UserError` naming the project and the log."""
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with output_to(log):
+            hls_model.compile()
+    except Exception as e:  # hls4ml raises a bare Exception('Failed to compile project ...')
+        raise UserError(f"g++ could not compile the hls4ml project {hls_model.config.get_output_dir()} ("
+                        f"{first_error(log) or e}); see {log}") from None
+
+
+def ensure_compiled(config, log: Path) -> Path:
+    """The build's compiled C model (``hls/firmware/*.so``); converts and compiles (g++, output in ``log``) when there
+    is none."""
     bd = BuildDir.of(config)
     lib = bd.compiled_lib()
     if lib is None:  # csim not run yet: convert + compile (g++) here
         from .project import convert
 
-        convert(config).compile()
+        compile_model(convert(config).hls_model, log)
         lib = bd.compiled_lib()
     if lib is None:
-        raise UserError(f"{bd.hls_firmware}: hls4ml compile produced no shared library")
+        raise UserError(f"{bd.hls_firmware}: hls4ml compile produced no shared library (see {log})")
     return lib
+
+
+def compiled_model(build) -> tuple[Path, Path]:
+    """(shared library, interface.json) of a build's compiled C model (``build``: a :class:`BuildDir`, a config or a
+    path) -- the library loaded here with ctypes and checked to export the ``<top>_double`` entry the simulated IP
+    calls. :class:`UserError` naming what is missing or broken and how to make it."""
+    bd = (build if isinstance(build, BuildDir) else BuildDir.of(build)).resolved()
+    itf = bd.interface_json
+    if not itf.is_file():
+        raise UserError(f"{itf}: missing (the build has no converted hls4ml project) -- run `unet-fsic csim CONFIG`")
+    lib = bd.compiled_lib()
+    if lib is None:
+        raise UserError(f"{bd.hls_firmware}: no compiled C model (*.so) -- run `unet-fsic csim CONFIG` to compile it")
+    try:
+        handle = ctypes.CDLL(str(lib))
+    except OSError as e:
+        reason = str(e).replace(f"{lib}: ", "")
+        raise UserError(f"{lib} cannot be loaded: {reason} -- {RERUN}") from None
+    top = json.loads(itf.read_text()).get("hls_top_name", "?")
+    if not hasattr(handle, f"{top}_double"):
+        raise UserError(f"{lib} has no function {top}_double (not the C model of this build's {itf.name}) -- "
+                        f"{RERUN}")
+    return lib, itf
 
 
 # --- running the compiled model (in worker processes) -----------------------------------------------------------
@@ -167,12 +210,13 @@ def keras_layer_outputs(keras_model, x, names):
     return dict(zip(names, ys))
 
 
-def first_divergence(hls_model, keras_model, images_u8) -> dict | None:
-    """The first hls4ml layer (graph order) whose traced output differs from the Keras layer of the same name."""
+def first_divergence(hls_model, keras_model, images_u8, log: Path) -> dict | None:
+    """The first hls4ml layer (graph order) whose traced output differs from the Keras layer of the same name (g++
+    output appended to ``log``)."""
     for node in hls_model.get_layers():  # trace every layer (one more g++ compile, only on a mismatch)
         node.set_attr("trace", True)
     hls_model.config.trace_output = True
-    hls_model.compile()
+    compile_model(hls_model, log)
     names = [n.name for n in hls_model.get_layers() if n.get_attr("function_cpp", None)]
     knames = {layer.name for layer in keras_model.layers}
     names = [n for n in names if n in knames]

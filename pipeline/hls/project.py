@@ -24,6 +24,7 @@ import numpy as np
 
 from ..build import BuildDir
 from ..errors import UserError
+from ..guard import swap_dir, test_hook
 
 INPUT_NAME = "input_image"  # the Keras input layer is renamed to this (hls4ml reserves 'input')
 
@@ -281,9 +282,8 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
             (tmp / "prj" / "layers.json").write_text(json.dumps(layer_table(hm), indent=1) + "\n")
             (tmp / "prj" / "interface.json").write_text(json.dumps(interface(hm, config), indent=2) + "\n")
             (tmp / "prj" / "hls_config.json").write_text(json.dumps(hcfg, indent=1, default=str) + "\n")
-            if bd.hls.exists():
-                shutil.rmtree(bd.hls)
-            os.replace(tmp / "prj", bd.hls)
+            test_hook("convert:before-swap")
+            swap_dir(tmp / "prj", bd.hls)
         hm.config.config["OutputDir"] = str(bd.hls)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

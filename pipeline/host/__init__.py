@@ -16,9 +16,14 @@ Backends
           process per device, serving register accesses and frame transfers over a loopback socket
           (fsic_wrapper/sim/uf_sim_server.py, started by pipeline.hw.rtlsim).  The HLS IP is simulated by
           ``fsic_wrapper/sim/ip_model.py`` calling a
-          Python model selected by ``model=`` ('module:factory', 'path/file.py:factory'); by default the build's
-          compiled hls4ml C model (``fsic_wrapper/sim/uf_hls_ip.py``, when ``<build>/hls`` was converted and
-          compiled by ``unet-fsic csim`` / ``run``), else 'summod'.
+          Python model selected by ``model=`` ('module:factory', 'path/file.py:factory', or the wrapper tests'
+          stand-ins 'summod' / 'bytefn'); by default the build's compiled hls4ml C model
+          (``fsic_wrapper/sim/uf_hls_ip.py``; ``<build>/hls`` converted and compiled by ``unet-fsic csim`` /
+          ``run``). A build without a loadable compiled C model is a ``NoHardwareError`` -- never a silent
+          stand-in. A wall-clock timeout kills the simulation: later calls raise ``UnetFsicError`` naming it (open
+          the device again).
+
+``infer_batch`` of an empty batch (``[]``, or zero images) raises ``ValueError``: there is no frame to send.
 
 Input mapping: ``infer`` takes ordinary uint8 images and streams the codes the IP's ``ap_ufixed<8,0>`` input expects
 (``pipeline.hw.streams.hardware_input``: byte + (byte >= 128), clipped to 255 -- the model's 8-bit quantizer of
@@ -26,7 +31,8 @@ byte/255).
 
 Exceptions (all subclasses of :class:`UnetFsicError`)
 -----------------------------------------------------
-``NoHardwareError``        no board / pynq not importable / no bitstream / no simulator or wrapper RTL
+``NoHardwareError``        no board / pynq not importable / no bitstream / no simulator, wrapper RTL or (sim,
+                           default model) compiled C model
 ``IdentityMismatchError``  the ID_* registers differ from the build (``.diff = {field: (device, expected)}``)
 ``DeviceTimeoutError``     (also a ``TimeoutError``) a frame or register access did not complete in time
 ``DeviceErrorFlags``       the wrapper's ERR register is non-zero (``.flags``, ``.names``; ``.results`` = frames
@@ -110,11 +116,16 @@ class UnetFsic:
             raise
 
     # -- registers
+    def _be(self):
+        if self.backend is None:
+            raise UnetFsicError("the device is closed; open it again")
+        return self.backend
+
     def _rd(self, off: int) -> int:
-        return self.backend.read(off, self.timeout)
+        return self._be().read(off, self.timeout)
 
     def _wr(self, off: int, v: int):
-        self.backend.write(off, v, self.timeout)
+        self._be().write(off, v, self.timeout)
 
     def read_reg(self, name: str) -> int:
         return self._rd(getattr(self.R, name))
@@ -164,7 +175,7 @@ class UnetFsic:
         while self._rd(R.CTRL) & R.CTRL_SOFT_RESET_MASK:
             if time.monotonic() > deadline:
                 raise DeviceTimeoutError("soft reset did not complete")
-        self.backend.flush()
+        self._be().flush()
         self.clear_errors()
 
     # -- frames
@@ -201,9 +212,11 @@ class UnetFsic:
         ``ap_ufixed<8,0>`` input expects (:func:`pipeline.hw.streams.hardware_input`: the model's 8-bit input quantizer
         of byte/255) before it is streamed; ``codes=True`` sends the bytes as they are (already codes).
         ``timeout``: seconds per frame (default: device timeout).  Raises DeviceErrorFlags when ERR is non-zero
-        after a frame (results so far in ``.results``)."""
+        after a frame (results so far in ``.results``); ValueError for an empty batch (nothing to send)."""
         b, R = self.build, self.R
         images = np.asarray(images)
+        if images.ndim >= 1 and images.shape[0] == 0:
+            raise ValueError("infer_batch: empty batch (no images): pass at least one image, (N, H, W, C) uint8")
         shape = (b["H"], b["W"], b["C"])
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != shape:
             raise ValueError(f"images must be uint8 of shape (N, {shape[0]}, {shape[1]}, {shape[2]}), "
@@ -219,7 +232,7 @@ class UnetFsic:
         done0 = self._rd(R.FRAMES_DONE)
         out = []
         for img in images:
-            raw = self.backend.transfer(np.ascontiguousarray(img).tobytes(), self._out_len(), tmo)
+            raw = self._be().transfer(np.ascontiguousarray(img).tobytes(), self._out_len(), tmo)
             res = self._unpack(raw, logits)
             v, names = self.error_flags()
             if v:

@@ -1,8 +1,12 @@
 """The ``sim`` backend: the cocotb RTL simulation of a build's wrapper (``<build>/fsic``) in a child process
 (``python -m pipeline.hw.rtlsim serve``, running the ``fsic_wrapper/sim/uf_sim_server.py`` bench), serving register
 accesses and frame transfers over a loopback socket. The HLS IP is simulated by ``fsic_wrapper/sim/ip_model.py``
-calling the model named by ``model=`` (``fsic_wrapper/sim/models.load_model``); by default the build's compiled hls4ml
-C model (``uf_hls_ip``), when ``<build>/hls`` was converted and compiled."""
+calling the model named by ``model=`` (``fsic_wrapper/sim/models.load_model``). Without ``model=`` it is the build's
+compiled hls4ml C model (``uf_hls_ip``) -- required: a build without one (or whose ``.so`` does not load) is a
+:class:`NoHardwareError` saying to run ``unet-fsic csim CONFIG``. Stand-ins (``'summod'``, ``'bytefn'``,
+``'sim_models:...'``) only when named.
+
+A wall-clock timeout kills the simulation (it cannot be trusted any more); every later call says so."""
 from __future__ import annotations
 
 import builtins
@@ -18,6 +22,7 @@ from pathlib import Path
 
 from ..build import REPO, BuildDir
 from ..errors import UserError
+from ..hls.cmodel import compiled_model
 from ..hw import rtlsim
 from .errors import DeviceTimeoutError, NoHardwareError, UnetFsicError
 
@@ -42,12 +47,14 @@ class SimBackend:
             import cocotbext.axi  # noqa: F401
         except ImportError as e:
             raise NoHardwareError(f"sim backend needs cocotb and cocotbext-axi: {e}") from e
+        model_env = self._model_env(bd, model)
         p = json.loads(bd.build_json.read_text())
         # device-time budget per frame (clock cycles): generous multiple of the stream beats + IP latency
         self.cycle_budget = int(cycle_budget or (20 * (p["words_in"] + p["H"] * p["W"] + p["words_out"])
                                                  + 4 * latency + 20000))
         self.proc = None
         self.sock = None
+        self._stopped = None  # why the simulation was stopped (a timeout), for every later call
         self._srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._srv.bind(("127.0.0.1", 0))
         self._srv.listen(1)
@@ -56,14 +63,8 @@ class SimBackend:
         self.work.mkdir(exist_ok=True)
         self.run_dir = Path(tempfile.mkdtemp(prefix="run_", dir=self.work))
         self.log_path = Path(log) if log else self.run_dir / "sim.log"
-        child_env = {"UF_HOST_PORT": str(port), "UF_MODEL": model or "", "UF_LATENCY": str(int(latency))}
-        if model is None:  # the build's own compiled hls4ml C model as the IP, when the build has one
-            itf = bd.interface_json
-            lib = bd.compiled_lib()
-            if itf.is_file() and lib is not None:
-                child_env.update({"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": str(lib),
-                                  "UF_HLS_INTERFACE": str(itf)})
-        self.model = child_env["UF_MODEL"] or "summod"
+        child_env = {"UF_HOST_PORT": str(port), "UF_LATENCY": str(int(latency)), **model_env}
+        self.model = child_env["UF_MODEL"]
         child_env.update({k: str(v) for k, v in (env or {}).items()})
         args = {"fsic": str(self.fsic), "sim": simulator, "work": str(self.run_dir), "env": child_env,
                 "pythonpath": [str(x) for x in (pythonpath or [])]}
@@ -83,6 +84,18 @@ class SimBackend:
         except BaseException:
             self.close(kill=True)
             raise
+
+    @staticmethod
+    def _model_env(bd: BuildDir, model: str | None) -> dict:
+        """The simulated IP: ``model`` when named, else the build's compiled C model (checked loadable here)."""
+        if model:
+            return {"UF_MODEL": str(model)}
+        try:
+            lib, itf = compiled_model(bd)
+        except UserError as e:
+            raise NoHardwareError(f"sim backend: no IP model -- {e} (or name a stand-in, e.g. model='summod')") \
+                from None
+        return {"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": str(lib), "UF_HLS_INTERFACE": str(itf)}
 
     # -- plumbing
     def _log_tail(self, n=30) -> str:
@@ -107,15 +120,17 @@ class SimBackend:
                 if time.monotonic() > deadline:
                     raise DeviceTimeoutError(f"simulator did not connect within {timeout:.3g} s")
 
-    def _recv(self, timeout: float) -> dict:
+    def _recv(self, timeout: float, what: str = "at start-up") -> dict:
         self.sock.settimeout(timeout)
         try:
             line = self._rf.readline()
         except (socket.timeout, TimeoutError):
             # the simulation is stuck (e.g. a model that never returns): it cannot be trusted any more
+            msg = f"simulator did not answer {what} within {timeout:.3g} s (simulation killed)"
+            self._stopped = (f"the simulation was stopped after a timeout at {time.strftime('%H:%M:%S')} ({msg}); "
+                             f"open the device again")
             self.close(kill=True)
-            raise DeviceTimeoutError(f"simulator did not answer within {timeout:.3g} s (simulation killed)") \
-                from None
+            raise DeviceTimeoutError(msg) from None
         if not line:
             rc = self.proc.poll() if self.proc else None
             raise UnetFsicError(f"simulator closed the connection (exit {rc}):\n" + self._log_tail())
@@ -123,9 +138,9 @@ class SimBackend:
 
     def _rpc(self, timeout: float, **req) -> dict:
         if self.sock is None:
-            raise UnetFsicError("sim backend is closed")
+            raise UnetFsicError(self._stopped or "sim backend is closed (close() was called); open the device again")
         self.sock.sendall((json.dumps(req) + "\n").encode())
-        rep = self._recv(timeout)
+        rep = self._recv(timeout, f"a {req['op']} request")
         if not rep.get("ok") and not rep.get("timeout"):
             raise UnetFsicError(f"sim {req['op']}: {rep.get('error')}")
         return rep

@@ -5,6 +5,9 @@ sim backend (as a child process: ``python -m pipeline.hw.rtlsim serve ARGS_JSON`
 The cocotb test modules and the simulated-IP models run *inside* the simulator; they live in ``fsic_wrapper/sim/``
 (``models.load_model`` resolves every ``UF_MODEL`` spec). ``cocotb.runner`` hands this process's ``sys.path`` to the
 simulator as ``PYTHONPATH``, so :func:`run` puts that folder and the repository on it first.
+
+cocotb's runner ends a failed compile or a dead simulator with ``SystemExit``; :func:`build` and :func:`test` turn that
+into :class:`SimulationError` saying which step failed (``phase`` ``"build"`` or ``"run"``) and where the log is.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 from ..build import REPO
@@ -22,6 +26,37 @@ SIM_DIR = REPO / "fsic_wrapper" / "sim"
 SIMULATORS = {"icarus": "iverilog", "verilator": "verilator"}
 # Verilator: the generated wrapper is lint-clean with these waivers (width/unused are intentional in the packers)
 VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTH", "-Wno-UNUSED"]
+
+
+class SimulationError(RuntimeError):
+    """A simulator could not compile the sources (``phase == "build"``) or died / wrote no results while running the
+    test (``phase == "run"``). ``str(err)`` is the runner's reason; ``log`` the file holding the tool output."""
+
+    def __init__(self, sim: str, phase: str, reason: str, log: Path | None = None):
+        super().__init__(reason)
+        self.sim, self.phase, self.log = sim, phase, log
+
+
+def first_error(log: Path | None, limit: int = 200) -> str | None:
+    """The first compiler / simulator error line in ``log`` (Verilator ``%Error: ...``, Icarus ``file.v:N: syntax
+    error``, g++ ``error:``), cut to ``limit`` characters -- for a one-line message; None if there is none."""
+    try:
+        lines = Path(log).read_text(errors="replace").splitlines() if log else []
+    except OSError:
+        return None
+    for line in lines:
+        t = line.strip()
+        if "error" in t.lower() and not t.startswith(("INFO", "%Error: Exiting")):
+            return t if len(t) <= limit else t[:limit - 3] + "..."
+    return None
+
+
+def _runner_api():
+    """cocotb 1.9's runner (its import warns that the API is experimental: not our user's concern)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        from cocotb import runner
+    return runner
 
 
 def require_simulator(sim: str, what: str = "simulator") -> str:
@@ -71,30 +106,47 @@ def output_to(path: Path | None):
 
 def build(sim: str, sources, build_dir: Path, toplevel: str = "USER_PRJ0", includes=(), parameters=None,
           always: bool = True, log: Path | None = None):
-    """Compile ``sources`` for ``sim``; returns the runner (for :func:`test`)."""
-    from cocotb.runner import get_runner
-
+    """Compile ``sources`` for ``sim``; returns the runner (for :func:`test`). :class:`SimulationError` (phase
+    ``build``) when the simulator's compiler fails."""
     require_simulator(sim)
     _python_path()
-    runner = get_runner(sim)
-    with output_to(log):
-        runner.build(verilog_sources=[Path(s) for s in sources], includes=[Path(i) for i in includes],
-                     hdl_toplevel=toplevel, build_dir=Path(build_dir), parameters=parameters or {},
-                     build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [], always=always)
+    runner = _runner_api().get_runner(sim)
+    try:
+        with output_to(log):
+            runner.build(verilog_sources=[Path(s) for s in sources], includes=[Path(i) for i in includes],
+                         hdl_toplevel=toplevel, build_dir=Path(build_dir), parameters=parameters or {},
+                         build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [], always=always)
+    except SystemExit as e:  # the runner exits when a compile step fails ("Process 'make' terminated ...")
+        raise SimulationError(sim, "build", str(e), log) from None
     return runner
+
+
+@contextlib.contextmanager
+def _not_under_pytest():
+    """cocotb's runner raises on failed tests only when ``PYTEST_CURRENT_TEST`` is set (also inherited by a CLI run from
+    a test): hide it, so :func:`test` always returns (total, failed) and raises only when the simulator died."""
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
 
 
 def test(runner, test_module: str, testcases, build_dir: Path, test_dir: Path, env: dict | None = None,
          toplevel: str = "USER_PRJ0", parameters=None, pythonpath=(), log: Path | None = None) -> tuple[int, int]:
-    """Run ``test_module`` (a cocotb module in fsic_wrapper/sim or on ``pythonpath``); returns (total, failed)."""
-    from cocotb.runner import get_results
-
+    """Run ``test_module`` (a cocotb module in fsic_wrapper/sim or on ``pythonpath``); returns (total, failed).
+    :class:`SimulationError` (phase ``run``) when the simulator dies or writes no results file."""
+    api = _runner_api()
     _python_path(pythonpath)
-    with output_to(log):
-        xml = runner.test(hdl_toplevel=toplevel, test_module=test_module, testcase=list(testcases) or None,
-                          build_dir=Path(build_dir), test_dir=Path(test_dir), parameters=parameters or {},
-                          extra_env={k: str(v) for k, v in (env or {}).items()})
-    return get_results(Path(xml))
+    try:
+        with output_to(log), _not_under_pytest():
+            xml = runner.test(hdl_toplevel=toplevel, test_module=test_module, testcase=list(testcases) or None,
+                              build_dir=Path(build_dir), test_dir=Path(test_dir), parameters=parameters or {},
+                              extra_env={k: str(v) for k, v in (env or {}).items()})
+        return api.get_results(Path(xml))
+    except SystemExit as e:  # simulator exit status != 0, or no results file ("terminated abnormally")
+        raise SimulationError(type(runner).__name__.lower(), "run", str(e), log) from None
 
 
 def run(sim: str, sources, test_module: str, testcases, work: Path, env: dict | None = None, toplevel="USER_PRJ0",

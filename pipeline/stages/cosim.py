@@ -11,8 +11,18 @@
   the Keras model (argmax, lowest index on ties / logit codes).
 
 Both write ``<build>/cosim/report.{json,md}`` saying which of the two ran; the open one also keeps each simulator's
-log (``<sim>.log``) and decoded outputs (``outputs_<sim>.npz``: ``outputs``, ``words``). Exit status 1 on any
-mismatch.
+log (``<sim>.log``) and decoded outputs (``outputs_<sim>.npz``: ``outputs``, ``words``).
+
+Outcomes (the previous report and outputs are removed first, once the arguments are checked, so a failed or
+interrupted run never leaves an old PASS behind):
+
+* the arguments are wrong (``--frames`` out of range, no simulator, no conversion / wrapper) -- one line, exit 2,
+  nothing touched;
+* the simulation could not be built or run (the compiled C model does not load, a simulator's compile fails, the
+  simulator dies, the bench times out or stops before every frame came out) -- one line naming the simulator and its
+  log, exit 2, no report;
+* every frame was simulated and compared -- the report; PASS, or exit 1 with "outputs differ from Keras" (or what
+  else the design got wrong: malformed frames, protocol violations, counters).
 """
 from __future__ import annotations
 
@@ -50,48 +60,129 @@ def keras_reference(config, images_u8, head: str) -> np.ndarray:
     return np.rint(ref * 2.0 ** frac).astype(np.int64)
 
 
-def _run_open(config, frames_u8, sims, latency, work: Path, progress: bool) -> list[dict]:
-    """Each simulator in turn: the build's wrapper RTL with the compiled C model as the IP (absolute paths: the
-    simulator runs in its own working directory)."""
-    from ..hls.cmodel import ensure_compiled
+def cycle_budget(p: dict, frames: int, latency: int) -> int:
+    """Clock cycles the bench waits for ``frames`` output frames: per frame the IP latency plus 20x the stream beats
+    (input words, IP beats, output words) -- ~25x what a frame takes under the bench's back-pressure -- and a margin
+    for reset and register accesses. A legal ``cosim.ip_latency`` never times out by construction; a design that
+    hangs is caught after this many cycles."""
+    return int(frames) * (int(latency) + 20 * (p["words_in"] + p["H"] * p["W"] + p["words_out"])) + 20000
 
-    bd = BuildDir.of(config).resolved()
-    work = work.resolve()
-    if not bd.build_json.is_file():
-        raise UserError(f"{bd.fsic}: missing -- run `unet-fsic wrap CONFIG` first")
-    lib = ensure_compiled(config).resolve()
-    np.savez(work / "frames.npz", frames=hardware_input(frames_u8))
-    results = []
-    bar = None
-    if progress:
-        from tqdm import tqdm
 
-        bar = tqdm(total=len(sims), desc="cosim", unit="simulator", file=sys.stderr)
+def _simulators(config, simulators, tool: str) -> list[str]:
+    """The open simulators to run (non-empty, known, installed) -- checked before anything is touched."""
+    sims = list(config["cosim"]["simulators"] if simulators is None else simulators)
+    if not sims:
+        raise UserError("cosim.simulators: empty -- nothing to simulate (choose icarus and/or verilator; "
+                        f"{tool} is not on PATH for the vendor co-simulation)")
     for sim in sims:
         rtlsim.require_simulator(sim, "cosim.simulators")
-        t0 = time.time()
-        log = bd.cosim / f"{sim}.log"
-        log.unlink(missing_ok=True)
-        out = work / f"out_{sim}.npz"
-        env = {"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": lib, "UF_HLS_INTERFACE": bd.interface_json,
-               "UF_LATENCY": latency, "UF_FRAMES_NPZ": work / "frames.npz", "UF_OUT_NPZ": out}
-        try:
-            total, failed = rtlsim.run_fsic(sim, bd.fsic, "test_cosim_frames", ["test_cosim_frames"], work, env,
-                                            log=log)
-        except (SystemExit, RuntimeError, OSError) as e:  # the runner exits when the simulation dies
-            raise UserError(f"cosim: the {sim} simulation terminated abnormally ({e}); see {log}") from None
-        r = {"simulator": sim, "tests": total, "failed": failed, "wall_s": round(time.time() - t0, 1),
-             "log": str(log)}
-        if out.is_file():
-            r["outputs"] = np.load(out)["outputs"]
-            shutil.copyfile(out, bd.cosim / f"outputs_{sim}.npz")
-            r.update(json.loads(out.with_suffix(".json").read_text()))
-        results.append(r)
-        if bar:
+    return sims
+
+
+def _withdraw(d: Path) -> None:
+    """Remove the previous report, outputs and logs: from here on a failure leaves no result at all."""
+    for pattern in ("report.json", "report.md", "report.md.tmp", "outputs_*.npz", "*.log"):
+        for old in d.glob(pattern):
+            old.unlink()
+
+
+def _simulate(sim: str, bd: BuildDir, env: dict, work: Path, n: int) -> dict:
+    """One simulator: build + run the bench; the bench's status. UserError when it could not build or simulate."""
+    log = bd.cosim / f"{sim}.log"
+    out = work / f"out_{sim}.npz"
+    t0 = time.time()
+    try:
+        total, failed = rtlsim.run_fsic(sim, bd.fsic, "test_cosim_frames", ["test_cosim_frames"], work,
+                                        dict(env, UF_OUT_NPZ=out), log=log)
+    except rtlsim.SimulationError as e:
+        if e.phase == "build":
+            first = rtlsim.first_error(log)
+            raise UserError(f"cosim: could not build the {sim} simulation of {bd.filelist_sim} ("
+                            f"{first + '; ' if first else ''}{e}); see {log}") from None
+        raise UserError(f"cosim: could not simulate on {sim}: the simulator terminated abnormally ({e}); see {log}") \
+            from None
+    status = out.with_suffix(".json")
+    st = json.loads(status.read_text()) if status.is_file() else {"status": "error", "error": "no result written"}
+    if st["status"] == "timeout":
+        raise UserError(f"cosim: could not simulate on {sim}: timed out -- {st['frames_out']} of {n} output frames "
+                        f"within {st['cycle_budget']} clock cycles (cosim.ip_latency {env['UF_LATENCY']}); see {log}")
+    if st["status"] != "complete":
+        raise UserError(f"cosim: could not simulate on {sim}: the bench stopped before all {n} frames came out "
+                        f"({st.get('error')}); see {log}")
+    r = {"simulator": sim, "tests": total, "failed": failed, "wall_s": round(time.time() - t0, 1), "log": str(log),
+         **{k: v for k, v in st.items() if k not in ("status", "frames")}}
+    if out.is_file():
+        r["npz"] = out
+    return r
+
+
+def _compare(r: dict, ref: np.ndarray, n: int) -> dict:
+    """Verdict of one completed simulation against the Keras reference."""
+    got = np.load(r["npz"])["outputs"] if "npz" in r else None
+    if got is not None and got.shape == ref.shape:
+        exact = float(np.mean(got == ref))
+        frames_exact = int(np.sum(np.all((got == ref).reshape(n, -1), axis=1)))
+    else:
+        exact, frames_exact = 0.0, 0
+        if got is not None:
+            r["errors"] = r.get("errors", []) + [f"outputs of shape {got.shape}, Keras {ref.shape}"]
+    if r["failed"] and not r.get("errors"):
+        r["errors"] = [f"{r['failed']} of {r['tests']} cocotb tests failed (see {r['log']})"]
+    r.update({"bit_exact_fraction": exact, "frames_bit_exact": frames_exact,
+              "passed": bool(r["failed"] == 0 and not r.get("errors") and exact == 1.0)})
+    return r
+
+
+def _run_open(config, images, sims, head: str, tool: str, progress: bool) -> dict:
+    """Each simulator in turn: the build's wrapper RTL with the compiled C model as the IP (absolute paths: the
+    simulator runs in its own working directory); then the comparison with Keras and the report."""
+    from ..hls.cmodel import compiled_model, ensure_compiled
+
+    bd = BuildDir.of(config).resolved()
+    n, latency = len(images), int(config["cosim"]["ip_latency"])
+    ensure_compiled(config, bd.cosim / "compile.log")
+    lib, itf = compiled_model(bd)  # loadable, before a simulator starts
+    p = json.loads(bd.build_json.read_text())  # the simulated build
+    budget = cycle_budget(p, n, latency)
+    work = BuildDir(bd.cosim).tempdir("run")
+    try:
+        np.savez(work / "frames.npz", frames=hardware_input(images))
+        env = {"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": lib, "UF_HLS_INTERFACE": itf, "UF_LATENCY": latency,
+               "UF_FRAMES_NPZ": work / "frames.npz", "UF_CYCLE_BUDGET": budget}
+        res = []
+        for sim in _progress(sims, progress):
+            res.append(_simulate(sim, bd, env, work, n))
+        ref = keras_reference(config, images, head)
+        per = [_compare(r, ref, n) for r in res]
+        for r in per:
+            npz = r.pop("npz", None)
+            if npz is not None:
+                shutil.copyfile(npz, bd.cosim / f"outputs_{r['simulator']}.npz")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    names = {"icarus": "Icarus Verilog", "verilator": "Verilator"}
+    return {
+        "kind": "open",
+        "provenance": "RTL simulation (cocotb 1.9 + cocotbext-axi; " + ", ".join(names[s] for s in sims) + "): "
+                      "real USER_PRJ0 RTL, HLS IP replaced by the build's compiled hls4ml C model (g++); vendor "
+                      f"co-simulation not run ({tool} not on PATH)",
+        "frames": n, "output_head": head, "ip_latency_cycles": latency, "cycle_budget": budget,
+        "words_in_per_frame": p["words_in"], "words_out_per_frame": p["words_out"],
+        "compared_with": "Keras model (argmax, lowest index on ties)" if head == "argmax" else
+                         "Keras model logits as fixed-point codes",
+        "simulators": per, "passed": bool(per) and all(r["passed"] for r in per)}
+
+
+def _progress(sims, progress: bool):
+    if not progress:
+        yield from sims
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=len(sims), desc="cosim", unit="simulator", file=sys.stderr) as bar:
+        for sim in sims:
+            yield sim
             bar.update(1)
-    if bar:
-        bar.close()
-    return results
 
 
 def _run_vendor(config, frames_u8, tool: str) -> dict:
@@ -111,7 +202,11 @@ def _run_vendor(config, frames_u8, tool: str) -> dict:
     hm.config.config["OutputPredictions"] = str(tb / "output.npy")
     hm.write()
     t0 = time.time()
-    hm.build(reset=True, csim=False, synth=True, cosim=True, validation=True)
+    try:
+        hm.build(reset=True, csim=False, synth=True, cosim=True, validation=True)
+    except Exception as e:  # noqa: BLE001 - whatever the vendor flow raises: one line pointing to its project
+        raise UserError(f"cosim: the {tool} C/RTL co-simulation could not run ({e}); see the tool's logs in "
+                        f"{hm.config.get_output_dir()}") from None
     rep = parse_vivado_report(hm.config.get_output_dir()) or {}
     co = rep.get("CosimReport", {})
     return {"tool": tool, "wall_s": round(time.time() - t0, 1), "cosim_report": co, "synth_report":
@@ -120,67 +215,53 @@ def _run_vendor(config, frames_u8, tool: str) -> dict:
 
 
 def run(config, frames=None, simulators=None, progress=None) -> dict:
-    """Run the co-simulation (vendor when available, else open); write ``<build>/cosim/report.{json,md}``."""
-    from keras_model import data
+    """Run the co-simulation (vendor when available, else open); write ``<build>/cosim/report.{json,md}``. The
+    arguments, the conversion and the wrapper are checked before anything is touched; then the previous result is
+    removed. :class:`UserError` when the simulation could not be built or run (see the module doc)."""
     from keras_model.model_io import save_json
 
-    n = int(frames or config["cosim"]["frames"])
-    sims = list(simulators or config["cosim"]["simulators"])
-    itf = read_interface(config)
-    head = itf["output_mode"]
-    images, _ = data.load(config, "val")
-    if len(images) < n:
-        raise UserError(f"cosim.frames: {n} frames requested but the validation split has {len(images)}")
-    images = images[:n]
+    from .csim import validation_frames
+
+    images = validation_frames(config, frames, "cosim")
+    n = len(images)
+    tool = VENDOR_TOOLS.get(config["hls"]["backend"])
+    vendor = bool(tool and shutil.which(tool))
+    sims = [] if vendor else _simulators(config, simulators, tool)
+    head = read_interface(config)["output_mode"]
+    bd = BuildDir.of(config)
+    if not bd.build_json.is_file():
+        raise UserError(f"{bd.fsic}: missing -- run `unet-fsic wrap CONFIG` first")
     if progress is None:
         progress = sys.stderr.isatty()
-    d = BuildDir.of(config).cosim
-    backend = config["hls"]["backend"]
-    tool = VENDOR_TOOLS.get(backend)
+    d = bd.cosim
+    d.mkdir(parents=True, exist_ok=True)
+    _withdraw(d)
     t0 = time.time()
-    if tool and shutil.which(tool):
+    if vendor:
         v = _run_vendor(config, images, tool)
         report = {"kind": "vendor", "provenance": f"vendor C/RTL co-simulation ({tool}, hls4ml build)",
                   "frames": n, "output_head": head, "vendor": v, "passed": v["passed"]}
     else:
-        ref = keras_reference(config, images, head)
-        d.mkdir(parents=True, exist_ok=True)
-        for old in d.glob("outputs_*.npz"):
-            old.unlink()
-        work = BuildDir(d).tempdir("run")
-        try:
-            res = _run_open(config, images, sims, int(config["cosim"]["ip_latency"]), work, progress)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        p = json.loads(BuildDir.of(config).build_json.read_text())  # the simulated build
-        per = []
-        for r in res:
-            got = r.pop("outputs", None)
-            if got is not None and got.shape == ref.shape:
-                exact = float(np.mean(got == ref))
-                frames_exact = int(np.sum(np.all((got == ref).reshape(n, -1), axis=1)))
-            else:
-                exact, frames_exact = 0.0, 0
-            r.update({"bit_exact_fraction": exact, "frames_bit_exact": frames_exact,
-                      "passed": bool(r["failed"] == 0 and exact == 1.0)})
-            per.append(r)
-        report = {
-            "kind": "open",
-            "provenance": "RTL simulation (cocotb 1.9 + cocotbext-axi; " + ", ".join(
-                {"icarus": "Icarus Verilog", "verilator": "Verilator"}[s] for s in sims) + "): real USER_PRJ0 "
-                "RTL, HLS IP replaced by the build's compiled hls4ml C model (g++); vendor co-simulation not run ("
-                f"{tool} not on PATH)",
-            "frames": n, "output_head": head, "ip_latency_cycles": int(config["cosim"]["ip_latency"]),
-            "words_in_per_frame": p["words_in"], "words_out_per_frame": p["words_out"],
-            "compared_with": "Keras model (argmax, lowest index on ties)" if head == "argmax" else
-                             "Keras model logits as fixed-point codes",
-            "simulators": per, "passed": bool(per) and all(r["passed"] for r in per)}
+        report = _run_open(config, images, sims, head, tool, progress)
     report["wall_s"] = round(time.time() - t0, 1)
     save_json(d / "report.json", report)
     tmp = d / "report.md.tmp"
     tmp.write_text(to_markdown(report))
     os.replace(tmp, d / "report.md")
     return report
+
+
+def failure(r: dict, d: Path) -> str:
+    """The one line for a report that did not pass: what differs, per simulator."""
+    if r["kind"] == "vendor":
+        return f"vendor co-simulation ({r['vendor']['tool']}) did not pass (see {d}/report.md)"
+    bad = [s for s in r["simulators"] if not s["passed"]]
+    differ = [f"{s['simulator']}: {100 * s['bit_exact_fraction']:.2f} % bit-exact, {s['frames_bit_exact']}/"
+              f"{r['frames']} frames" for s in bad if not s.get("errors")]
+    other = [f"{s['simulator']}: {s['errors'][0]}" + (f" (+{len(s['errors']) - 1} more)" if len(s["errors"]) > 1
+                                                       else "") for s in bad if s.get("errors")]
+    what = "co-simulation outputs differ from Keras" if differ else "co-simulation failed"
+    return f"{what} -- {'; '.join(differ + other)} (see {d}/report.md)"
 
 
 def to_markdown(r: dict) -> str:
@@ -198,6 +279,7 @@ def to_markdown(r: dict) -> str:
                          f"{100 * s['bit_exact_fraction']:.2f} % | {s['frames_bit_exact']}/{r['frames']} | "
                          f"{c.get('words_in', '?')} / {c.get('words_out', '?')} | {s.get('sim_cycles', '?')} | "
                          f"{s.get('protocol_violations', '?')} | {s['wall_s']} |")
+        lines += [f"- {s['simulator']}: {e}" for s in r["simulators"] for e in s.get("errors", [])]
     else:
         v = r["vendor"]
         lines += [f"- tool: {v['tool']} ({v['wall_s']} s)", f"- vendor cosim report: `{json.dumps(v['cosim_report'])}`"]
@@ -208,7 +290,7 @@ def to_markdown(r: dict) -> str:
 def run_stage(config) -> dict:
     r = run(config)
     if not r["passed"]:
-        raise UserError(f"cosim: outputs differ from Keras (see {BuildDir.of(config).cosim}/report.md)")
+        raise UserError(f"cosim: {failure(r, BuildDir.of(config).cosim)}")
     return {k: v for k, v in r.items() if k != "vendor"} | ({"vendor": {k: v for k, v in r["vendor"].items()
                                                                          if k != "synth_report"}}
                                                              if r["kind"] == "vendor" else {})
@@ -221,7 +303,8 @@ def headline(s: dict) -> str:
                      for r in s["simulators"]) + " [RTL sim]"
 
 
-STAGE = Stage("cosim", ("cosim",), ("wrap", "csim"), ("cosim/report.json",), run_stage, headline)
+STAGE = Stage("cosim", ("cosim",), ("wrap", "csim"), ("cosim/report.json", "cosim/outputs_*.npz"), run_stage,
+              headline)
 
 
 def cmd_cosim(args, cfg) -> int:
@@ -229,7 +312,7 @@ def cmd_cosim(args, cfg) -> int:
     print(to_markdown(r))
     print(f"[cosim] report in {BuildDir.of(cfg).cosim}/report.json")
     if not r["passed"]:
-        print("unet-fsic: error: co-simulation outputs differ from Keras (see the report)", file=sys.stderr)
+        print(f"unet-fsic: error: {failure(r, BuildDir.of(cfg).cosim)}", file=sys.stderr)
         return 1
     return 0
 
@@ -237,7 +320,7 @@ def cmd_cosim(args, cfg) -> int:
 def register_cli(add):
     sp = add("cosim", cmd_cosim, "RTL co-simulation: vendor C/RTL cosim when vitis-run / vivado_hls is on PATH, "
              "otherwise cocotb on Icarus/Verilator with the compiled hls4ml C model as the IP; compares with Keras "
-             "(report in BUILD/cosim); exit 1 on mismatch")
+             "(report in BUILD/cosim); exit 1 when the outputs differ, 2 when it could not simulate")
     sp.add_argument("--frames", type=int, help="validation frames (default cosim.frames)")
     sp.add_argument("--simulator", action="append", choices=("icarus", "verilator"),
                     help="open simulator to run (repeatable; default cosim.simulators)")

@@ -20,48 +20,69 @@ from ..errors import UserError
 from ..hw.streams import csim_input
 from . import Stage, pct
 
+MAX_WORKERS = 256  # as the config's csim.workers
+
+
+def validation_frames(config, frames, stage: str):
+    """The first ``frames`` validation images (default: the config's ``<stage>.frames``). One :class:`UserError`
+    unless 1 <= frames <= the validation split's size -- called before a stage converts, compiles or deletes
+    anything."""
+    from keras_model import data
+
+    what = f"{stage}.frames" if frames is None else f"{stage} --frames"
+    n = int(config[stage]["frames"] if frames is None else frames)
+    images, _ = data.load(config, "val")
+    if not 1 <= n <= len(images):
+        raise UserError(f"{what}: {n} is out of range: the validation split has {len(images)} frames (allowed: "
+                        f"1..{len(images)})")
+    return images[:n]
+
+
+def _workers(config, workers) -> int | None:
+    if workers is None:
+        return config["csim"].get("workers")
+    if not 1 <= int(workers) <= MAX_WORKERS:
+        raise UserError(f"csim --workers: {workers} is out of range (allowed: 1..{MAX_WORKERS})")
+    return int(workers)
+
+
+def _withdraw(d) -> None:
+    """Remove the previous result first: a failed or interrupted run must not leave an old PASS behind."""
+    for name in ("report.json", "report.md", "compile.log"):
+        (d / name).unlink(missing_ok=True)
+
 
 def run(config, frames=None, conversion=None, workers=None, progress=None) -> dict:
     """Convert (unless ``conversion``, a :class:`pipeline.hls.project.Conversion`, is given), compile, run ``frames``
     validation frames through Keras and the C simulation, write ``<build_dir>/csim/report.{json,md}`` and return the
-    report dict (``passed`` per threshold)."""
-    from keras_model import data
+    report dict (``passed`` per threshold). ``frames`` / ``workers`` are checked before anything is written; g++'s
+    output goes to ``csim/compile.log``."""
     from keras_model.model_io import save_json
 
-    from ..hls.cmodel import first_divergence, keras_layer_outputs, logits_layer_name, predict_csim
+    from ..hls.cmodel import compile_model, first_divergence, logits_layer_name
     from ..hls.project import convert
 
+    images = validation_frames(config, frames, "csim")
+    n = len(images)
+    workers = _workers(config, workers)
+    d = BuildDir.of(config).csim
+    _withdraw(d)
     t0 = time.time()
-    n = int(frames or config["csim"]["frames"])
     conv = conversion or convert(config)
     hls_model, km, head = conv.hls_model, conv.keras_model, conv.output_head
     t_conv = time.time() - t0
-    images, _ = data.load(config, "val")
-    if len(images) < n:
-        raise UserError(f"csim: {n} frames requested but the validation split has {len(images)}")
-    images = images[:n]
     logits_name = logits_layer_name(km)
     t1 = time.time()
     if head == "argmax":  # the logits are read with hls4ml's trace hook on that one layer
         for node in hls_model.get_layers():
             node.set_attr("trace", node.name == logits_name)
         hls_model.config.trace_output = True
-    hls_model.compile()
+    compile_model(hls_model, d / "compile.log")
     t_compile = time.time() - t1
-    x = csim_input(images)
-    ref = keras_layer_outputs(km, x, [logits_name])[logits_name].astype(np.float64)
-    workers = workers or config["csim"].get("workers")
     if progress is None:
         progress = sys.stderr.isatty()
     t2 = time.time()
-    if head == "argmax":
-        out, tr = predict_csim(hls_model, images, workers=workers, trace_layers=[logits_name], progress=progress)
-        c_logits = tr[logits_name].reshape(ref.shape)
-        c_argmax = out.reshape(ref.shape[:-1])
-    else:
-        out = predict_csim(hls_model, images, workers=workers, progress=progress)
-        c_logits = out.reshape(ref.shape)
-        c_argmax = np.argmax(c_logits, axis=-1)
+    c_logits, c_argmax, ref = _simulate(conv, logits_name, images, workers, progress)
     t_sim = time.time() - t2
 
     thr = float(config["csim"]["threshold"])
@@ -76,9 +97,8 @@ def run(config, frames=None, conversion=None, workers=None, progress=None) -> di
         frame_bad = np.any((c_logits != ref).reshape(n, -1), axis=1) | np.any(
             (c_argmax != np.argmax(ref, axis=-1)).reshape(n, -1), axis=1)
         bad = int(np.argmax(frame_bad))
-        div = first_divergence(hls_model, km, images[bad:bad + 1])
+        div = first_divergence(hls_model, km, images[bad:bad + 1], d / "compile.log")
         report["first_divergence"] = dict(div or {"layer": None}, frame=bad)
-    d = BuildDir.of(config).csim
     d.mkdir(parents=True, exist_ok=True)
     save_json(d / "report.json", report)
     md = to_markdown(report)
@@ -86,6 +106,20 @@ def run(config, frames=None, conversion=None, workers=None, progress=None) -> di
     tmp.write_text(md)
     os.replace(tmp, d / "report.md")
     return report
+
+
+def _simulate(conv, logits_name, images, workers, progress):
+    """(C model logits, C model argmax, Keras logits) on ``images``; the model is compiled."""
+    from ..hls.cmodel import keras_layer_outputs, predict_csim
+
+    hls_model, head = conv.hls_model, conv.output_head
+    ref = keras_layer_outputs(conv.keras_model, csim_input(images), [logits_name])[logits_name].astype(np.float64)
+    if head == "argmax":
+        out, tr = predict_csim(hls_model, images, workers=workers, trace_layers=[logits_name], progress=progress)
+        return tr[logits_name].reshape(ref.shape), out.reshape(ref.shape[:-1]), ref
+    out = predict_csim(hls_model, images, workers=workers, progress=progress)
+    c_logits = out.reshape(ref.shape)
+    return c_logits, np.argmax(c_logits, axis=-1), ref
 
 
 def _fidelity(lnode, c_logits, c_argmax, ref, thr: float) -> dict:
@@ -130,8 +164,8 @@ def cmd_csim(args, cfg) -> int:
     print(f"[csim] report in {BuildDir.of(cfg).csim}/report.json")
     if not r["passed"]:
         print(f"unet-fsic: error: fidelity below threshold ({100 * r['logits_bit_exact_fraction']:.4f} % bit-exact "
-              f"logits, {100 * r['argmax_agreement']:.4f} % argmax agreement < {100 * r['threshold']:g} %)",
-              file=sys.stderr)
+              f"logits, {100 * r['argmax_agreement']:.4f} % argmax agreement < {100 * r['threshold']:g} %; see "
+              f"{BuildDir.of(cfg).csim}/report.md)", file=sys.stderr)
         return 1
     return 0
 
@@ -159,4 +193,6 @@ def headline(s: dict) -> str:
             f"{pct(s['argmax_agreement'])} [csim (g++)]")
 
 
-STAGE = Stage("csim", ("csim",), ("convert",), ("csim/report.json",), run_stage, headline)
+# the report, the project it compiled and the compiled C model that cosim and the host sim backend load
+STAGE = Stage("csim", ("csim",), ("convert",), ("csim/report.json", "hls/firmware", "hls/firmware/*.so"),
+              run_stage, headline)

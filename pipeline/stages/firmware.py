@@ -50,7 +50,7 @@ def headline(s: dict) -> str:
     return f"{Path(s['elf']).name}: {s['class']} {s['machine']} {s['arch']}, text {s['text_bytes']:,} B"
 
 
-STAGE = Stage("firmware", (), ("wrap",), (), run_stage, headline)
+STAGE = Stage("firmware", (), ("wrap",), ("firmware",), run_stage, headline)
 
 
 def register_cli(add):

@@ -19,8 +19,8 @@ def headline(s: dict) -> str:
     return ", ".join(f"{v}: val mIoU {pct(r['best_val_miou'])}" for v, r in s["variants"].items())
 
 
-STAGE = Stage("train", ("seed", "model", "quant", "data", "train"), (), ("train/float_model.h5", "train/w5a8_model.h5"),
-              run_stage, headline)
+STAGE = Stage("train", ("seed", "model", "quant", "data", "train"), (),
+              ("train/float_model.h5", "train/w5a8_model.h5", "train/int_bits.json"), run_stage, headline)
 
 
 def cmd_train(args, cfg) -> int:

@@ -9,13 +9,13 @@ weight files (:func:`model_hash`).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import zlib
 from pathlib import Path
 
 from ..build import BuildDir
 from ..errors import UserError
+from ..guard import swap_dir
 from ..hw import rtl
 from . import Stage
 
@@ -74,9 +74,7 @@ def write_wrap(config) -> dict:
     tmp = bd.tempdir("fsic")
     try:
         files = rtl.write_wrapper(tmp, p)
-        if bd.fsic.exists():
-            shutil.rmtree(bd.fsic)
-        os.replace(tmp / "fsic", bd.fsic)
+        swap_dir(tmp / "fsic", bd.fsic)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     rel = sorted(str(Path("fsic") / f.relative_to(tmp / "fsic")) for f in files)
@@ -95,7 +93,7 @@ def run_stage(config) -> dict:
     return write_wrap(config)
 
 
-STAGE = Stage("wrap", (), ("convert",), ("fsic/rtl/USER_PRJ0.v",), run_stage, headline)
+STAGE = Stage("wrap", (), ("convert",), ("fsic",), run_stage, headline)
 
 
 def cmd_wrap(args, cfg) -> int:
