@@ -182,3 +182,31 @@ def test_second_writer_is_refused_with_the_holders_pid(built, tmp_path):
     assert r.returncode == 2 and len(err) == 1, (r.stdout[-800:], r.stderr[-800:])
     assert f"(PID {os.getpid()})" in err[0] and "another unet-fsic command" in err[0]
     assert sorted(p.name for p in (bd / ".stages").iterdir()) == before
+
+
+def _descendant_named(pgid: int, name: str) -> bool:
+    return any(f"({name})" in m for m in _group_members(pgid))
+
+
+def test_sigterm_while_gpp_compiles_ends_the_compiler_and_leaves_no_csim_record(built, tmp_path):
+    """SIGTERM sent from outside while csim's g++ runs (csim re-converts and compiles): the compiler is ended with
+    the command, one line, no csim/cosim record; the re-run passes bit-exact."""
+    bd = _copy(built, tmp_path)
+    cfgp = _config(tmp_path, bd)
+    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(cfgp), "--from", "csim"], cwd=tmp_path,
+                         env=_env(built[1]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
+    deadline = time.monotonic() + 600
+    while not _descendant_named(p.pid, "cc1plus"):
+        assert p.poll() is None and time.monotonic() < deadline, "csim finished before g++ was seen"
+        time.sleep(0.05)
+    os.kill(p.pid, signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, (out[-1000:], err[-1000:])
+    assert err.strip().splitlines()[-1].startswith("unet-fsic: interrupted (SIGTERM)")
+    time.sleep(0.5)
+    assert _group_members(p.pid) == [], "g++ (or another child) outlived the interrupted command"
+    assert not (bd / ".stages" / "csim.json").exists() and not (bd / ".stages" / "cosim.json").exists()
+    r, _ = _cli(["run", str(cfgp)], tmp_path, built[1])
+    assert r.returncode == 0 and "csim: running" in r.stdout, (r.stdout[-1500:], r.stderr[-1500:])
+    assert json.loads((bd / "csim" / "report.json").read_text())["logits_bit_exact_fraction"] == 1.0
