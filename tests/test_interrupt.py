@@ -5,6 +5,8 @@ On one tiny build (made once, ~2 min), copied per test:
   a test hook, ``UNET_FSIC_TEST_SIGNAL_AT``): one line, exit 143, no temporary directory, no process of the command's
   session left, the records of convert and every stage after it gone; the re-run recomputes them and the outputs
   equal the uninterrupted build's (weights, model hash, csim report);
+* SIGTERM from outside while csim's g++ or cosim's Icarus simulation runs: the tool ends with the command, no record
+  of that stage or later ones, and the re-run passes bit-exact;
 * Ctrl-C during the training of a *changed* config, then the old config: train is not "cached" (its outputs changed);
 * a changed output (garbage appended to a weight file / a generated .cpp, a deleted file) means "run", never "cached";
 * a second writer on the same build dir: one line naming the holder's PID, exit 2.
@@ -188,25 +190,29 @@ def _descendant_named(pgid: int, name: str) -> bool:
     return any(f"({name})" in m for m in _group_members(pgid))
 
 
-def test_sigterm_while_gpp_compiles_ends_the_compiler_and_leaves_no_csim_record(built, tmp_path):
-    """SIGTERM sent from outside while csim's g++ runs (csim re-converts and compiles): the compiler is ended with
-    the command, one line, no csim/cosim record; the re-run passes bit-exact."""
+@pytest.mark.parametrize("stage,child", [("csim", "cc1plus"), ("cosim", "vvp")])
+def test_sigterm_while_a_tool_runs_ends_it_and_leaves_no_record(built, tmp_path, stage, child):
+    """SIGTERM sent from outside while csim's g++ / cosim's Icarus simulation runs: the tool is ended with the
+    command, one line, no record of the stage or the stages after it; the re-run passes bit-exact."""
     bd = _copy(built, tmp_path)
     cfgp = _config(tmp_path, bd)
-    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(cfgp), "--from", "csim"], cwd=tmp_path,
+    p = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(cfgp), "--from", stage], cwd=tmp_path,
                          env=_env(built[1]), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          start_new_session=True)
     deadline = time.monotonic() + 600
-    while not _descendant_named(p.pid, "cc1plus"):
-        assert p.poll() is None and time.monotonic() < deadline, "csim finished before g++ was seen"
+    while not _descendant_named(p.pid, child):
+        assert p.poll() is None and time.monotonic() < deadline, f"{stage} finished before {child} was seen"
         time.sleep(0.05)
     os.kill(p.pid, signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 128 + signal.SIGTERM, (out[-1000:], err[-1000:])
     assert err.strip().splitlines()[-1].startswith("unet-fsic: interrupted (SIGTERM)")
     time.sleep(0.5)
-    assert _group_members(p.pid) == [], "g++ (or another child) outlived the interrupted command"
-    assert not (bd / ".stages" / "csim.json").exists() and not (bd / ".stages" / "cosim.json").exists()
+    assert _group_members(p.pid) == [], f"{child} (or another child) outlived the interrupted command"
+    assert not (bd / ".stages" / f"{stage}.json").exists() and not (bd / ".stages" / "cosim.json").exists()
+    assert not [q.name for q in bd.rglob("*") if ".tmp-" in q.name]
     r, _ = _cli(["run", str(cfgp)], tmp_path, built[1])
-    assert r.returncode == 0 and "csim: running" in r.stdout, (r.stdout[-1500:], r.stderr[-1500:])
+    assert r.returncode == 0 and f"{stage}: running" in r.stdout, (r.stdout[-1500:], r.stderr[-1500:])
     assert json.loads((bd / "csim" / "report.json").read_text())["logits_bit_exact_fraction"] == 1.0
+    co = json.loads((bd / "cosim" / "report.json").read_text())
+    assert co["passed"] and co["simulators"][0]["bit_exact_fraction"] == 1.0
