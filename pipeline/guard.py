@@ -17,6 +17,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -146,18 +147,29 @@ def test_hook(point: str) -> None:
 
 
 # --- content hashes ---
-def content_hash(path: Path) -> str | None:
-    """SHA-256 of a file, or of a directory tree (sorted relative names + bytes; build artifacts excluded); ``None``
-    when the path does not exist."""
-    path = Path(path)
-    if not path.exists():
+def content_hash(root: Path, spec: str | Path = "") -> str | None:
+    """SHA-256 of ``root / spec``: a file, a directory tree (sorted relative names + bytes; build artifacts excluded),
+    or, when ``spec`` holds a ``*``, the files the glob matches (artifact suffixes included: they were asked for).
+    ``None`` when nothing exists there."""
+    root = Path(root)
+    if "*" in str(spec):
+        files = sorted(root.glob(str(spec)))
+        names = [f.name for f in files]
+    else:
+        path = root / spec
+        if not path.exists():
+            return None
+        if path.is_file():
+            files, names = [path], [path.name]
+        else:
+            files = [f for f in sorted(path.rglob("*")) if f.is_file() and f.suffix not in UNHASHED_SUFFIXES
+                     and "__pycache__" not in f.parts]
+            names = [str(f.relative_to(path)) for f in files]
+    if not files:
         return None
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for f in files:
-        if f.suffix in UNHASHED_SUFFIXES or "__pycache__" in f.parts:
-            continue
-        h.update(str(f.relative_to(path) if f != path else f.name).encode() + b"\0")
+    for f, name in zip(files, names):
+        h.update(name.encode() + b"\0")
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
@@ -168,8 +180,6 @@ def content_hash(path: Path) -> str | None:
 def swap_dir(tmp: Path, final: Path) -> None:
     """Put the finished directory ``tmp`` in place of ``final``: renames only (the old tree is moved aside, then
     removed), so ``final`` is never a half-deleted tree."""
-    import shutil
-
     old = None
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")

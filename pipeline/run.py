@@ -48,30 +48,17 @@ def _record_path(cfg, name):
 def output_hashes(cfg, st: Stage) -> dict[str, str | None]:
     """Content hash of each output a stage declares (a file, a directory tree, or a glob of files)."""
     root = BuildDir.of(cfg).root
-    out = {}
-    for o in st.outputs:
-        if "*" in o:
-            files = sorted(root.glob(o))
-            out[o] = content_hash_files(files) if files else None
-        else:
-            out[o] = content_hash(root / o)
-    return out
-
-
-def content_hash_files(files) -> str:
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + (content_hash(f) or "").encode())
-    return h.hexdigest()
+    return {o: content_hash(root, o) for o in st.outputs}
 
 
 def dependents(name: str) -> list[str]:
     """``name`` and every stage that (transitively) reads its outputs, in pipeline order."""
-    hit = {name}
+    hit, out = {name}, []
     for st in stages():
-        if any(d in hit for d in st.deps):
+        if st.name in hit or any(d in hit for d in st.deps):
             hit.add(st.name)
-    return [st.name for st in stages() if st.name in hit]
+            out.append(st.name)
+    return out
 
 
 def invalidate(cfg, name: str) -> None:
