@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .hw.parts import PARTS
+from .hw.parts import PARTS, part_capacity
 
 MAX_FILE_BYTES = 256 * 1024  # a build config / sweep spec is a few KiB
 MAX_YAML_NODES = 10000  # scalars + lists + mappings in one file
@@ -70,6 +70,7 @@ class Leaf:
     pattern: "tuple[re.Pattern, str] | None" = None  # str: must fullmatch; (regex, description)
     key_pattern: "tuple[re.Pattern, str] | None" = None  # map: every key must fullmatch
     check: "Any" = None  # extra check fn(value) -> error message or None
+    also: tuple = ()  # int / float leaves: these strings are accepted too (e.g. 'auto')
     note: str = ""  # appended to the description of what is allowed
 
 
@@ -227,7 +228,10 @@ SCHEMA = Section(
                 "io_type": _choice("io_stream", "hls4ml io type (io_parallel does not fit memory for the full "
                                    "U-Net)", ["io_stream", "io_parallel"]),
                 "strategy": _choice("Resource", "hls4ml strategy", ["Latency", "Resource"]),
-                "reuse_factor": _int(16, "default ReuseFactor", min=1, cap=MAX_RF),
+                "reuse_factor": Leaf("int", 16, "default ReuseFactor; 'auto': per-layer RFs chosen by the estimator "
+                                     "for `target.frame_interval_*` (or, unset, the fastest frame interval that fits "
+                                     "USER_PRJ0's budget; docs/budget.md#auto)", min=1, cap=MAX_RF,
+                                     also=("auto",)),
                 "reuse_factors": _layer_map("per-layer ReuseFactor: layer name -> int", Leaf("int", min=1, cap=MAX_RF)),
                 "part": Leaf("str", "xc7z020clg400-1", "FPGA part (FSIC's PYNQ-Z2); must start with a part of the "
                              "estimator's table (`pipeline/hw/parts.py`)", check=_part_error,
@@ -247,6 +251,41 @@ SCHEMA = Section(
                                    nullable=True),
             },
             "hls4ml conversion",
+        ),
+        "target": Section(
+            {
+                "reserved": Section(
+                    {
+                        "LUT": _int(14200, "LUTs the platform takes", min=0, cap=10**7),
+                        "FF": _int(14800, "flip-flops the platform takes", min=0, cap=10**7),
+                        "BRAM36": _float(6.5, "36 Kb block RAMs the platform takes", min=0, max=10**5),
+                        "DSP": _int(0, "DSP slices the platform takes", min=0, cap=10**5),
+                    },
+                    "area of `hls.part` taken by everything but the IP (default: FSIC's platform on the PYNQ-Z2, "
+                    "measured; docs/budget.md). USER_PRJ0's budget = capacity x max_utilization - reserved",
+                ),
+                "max_utilization": _float(1.0, "fraction of each resource of the part the whole chip may use (0.8 "
+                                          "leaves room for routing: ~28k LUT for USER_PRJ0 on the xc7z020)",
+                                          min=0.05, max=1.0),
+                "bus_clock_mhz": _float(5.0, "FSIC's axis_clk / axi_clk in MHz (5 in FSIC's reference PYNQ-Z2 "
+                                        "build): the stream time per frame is given at this clock", min=0.01,
+                                        max=1000),
+                "ip_clock": _choice("axis_clk", "the clock the IP computes on: 'axis_clk' (the bus clock, as FSIC "
+                                    "builds USER_PRJ0 today) or 'user_clock2' (its own clock; needs the two-clock "
+                                    "wrapper of issue #15, which this version refuses to generate)",
+                                    ["axis_clk", "user_clock2"]),
+                "user_clock2_mhz": _float(100.0, "user_clock2 in MHz when ip_clock is 'user_clock2' (at most "
+                                          "1000 / hls.clock_period)", min=0.01, max=1000),
+                "frame_interval_ms": _float(None, "frame-interval target for hls.reuse_factor 'auto', in ms at the "
+                                            "IP clock (null, and frame_interval_cycles null: the fastest that fits)",
+                                            min=1e-6, max=1e6, nullable=True),
+                "frame_interval_cycles": _int(None, "the same target in IP clock cycles (set at most one of the two)",
+                                              min=1, cap=10**10, nullable=True),
+                "fit_at": _choice("nominal", "what 'fits' means for hls.reuse_factor 'auto' without a target: the "
+                                  "nominal estimate, or its upper error bound (nominal x (1 + expected error))",
+                                  ["nominal", "upper"]),
+            },
+            "where the IP goes: FSIC's USER_PRJ0 budget and clocks (issue #13; docs/budget.md)",
         ),
         "csim": Section(
             {
@@ -326,6 +365,8 @@ def _describe(leaf: Leaf, docs: bool = False) -> str:
         d += f", each {_describe(leaf.item, docs)}"
     if docs and leaf.cap is not None:
         d += f", at most {leaf.cap}"
+    if leaf.also:
+        d += " or " + " or ".join(repr(a) for a in leaf.also)
     return d + leaf.note
 
 
@@ -386,6 +427,8 @@ def _check_container(leaf: Leaf, value, key: str, ctx: _Ctx):
 
 
 def _check_leaf(leaf: Leaf, value, key: str, ctx: _Ctx):
+    if isinstance(value, str) and value in leaf.also:
+        return value
     if value is None:
         if leaf.nullable or leaf.default is None:
             return None
@@ -449,11 +492,35 @@ def _cross_checks(cfg: dict, ctx: _Ctx):
                  f"uint8, at most {MAX_DATA_BYTES // 2**30} GiB")
 
 
+def _target_checks(cfg: dict, ctx: _Ctx):
+    """The USER_PRJ0 budget must be positive, the IP clock no faster than the clock HLS schedules for, and at most
+    one frame-interval target."""
+    t = cfg["target"]
+    cap = part_capacity(cfg["hls"]["part"])
+    for k, v in t["reserved"].items():
+        share = cap[k] * t["max_utilization"]
+        if v > 0 and v >= share:
+            ctx.fail(f"target.reserved.{k}", f"{_num(v)} leaves nothing for the IP: {cfg['hls']['part']} has "
+                     f"{_num(cap[k])} {k}, x max_utilization {_num(t['max_utilization'])} = {_num(share)}")
+    f_hls = 1000.0 / cfg["hls"]["clock_period"]
+    if t["ip_clock"] == "user_clock2":
+        ctx.fail("target.ip_clock", "'user_clock2' needs the two-clock wrapper (issue #15), which this version does "
+                 "not generate; use 'axis_clk'")
+    f_ip = t["bus_clock_mhz"] if t["ip_clock"] == "axis_clk" else t["user_clock2_mhz"]
+    if f_ip > f_hls * (1 + 1e-9):
+        key = "target.bus_clock_mhz" if t["ip_clock"] == "axis_clk" else "target.user_clock2_mhz"
+        ctx.fail(key, f"the IP would run at {_num(f_ip)} MHz, faster than the {_num(round(f_hls, 3))} MHz "
+                 f"hls.clock_period ({_num(cfg['hls']['clock_period'])} ns) it is scheduled for")
+    if t["frame_interval_ms"] is not None and t["frame_interval_cycles"] is not None:
+        ctx.fail("target.frame_interval_cycles", "set either frame_interval_ms or frame_interval_cycles, not both")
+
+
 def validate(user: dict, file: str = "<config>", base_dir: Path | None = None) -> dict:
     ctx = _Ctx(file, Path(base_dir or "."))
     cfg = defaults()
     _merge(SCHEMA, user, "", ctx, cfg)
     _cross_checks(cfg, ctx)
+    _target_checks(cfg, ctx)
     return cfg
 
 

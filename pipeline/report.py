@@ -141,19 +141,31 @@ def _register_map(bd: BuildDir) -> list[tuple]:
 def _estimate(bd: BuildDir) -> list[tuple]:
     b = [("h2", "Resources and latency (estimate)")]
     es = _load_json(bd.estimate / "estimate.json")
-    if es:
+    if es and "budget" not in es:  # an estimate.json from before issue #13
+        b.append(("p", "The estimate predates the USER_PRJ0 budget; re-run `unet-fsic estimate`."))
+    elif es:
         e = es["expected_error"]
-        b.append(("p", f"Provenance: **estimate** ({es['provenance']}); not synthesis. Expected error: LUT "
+        n = f" from {e['points']} calibration points ({e['method']})" if "points" in e else ""
+        b.append(("p", f"Provenance: **estimate** ({es['provenance']}); not synthesis. Expected error{n}: LUT "
                        f"±{e['LUT']:.0%}, FF ±{e['FF']:.0%}, BRAM ±{e['BRAM36']:.0%}, DSP ±{e['DSP']:.0%}, cycles "
                        f"±{e['cycles']:.0%}."))
-        t, cap, u = es["totals"], es["capacity"], es["utilization"]
-        b.append(("table", ["resource", "estimate", f"{es['part']} capacity", "utilization"],
-                  [[k, f"{t[k]:,}", f"{cap[k]:,}", _pct(u[k])] for k in ("LUT", "FF", "BRAM36", "DSP")]))
-        b.append(("p", f"Fits: **{'yes' if es['fits'] else 'NO'}** (estimate). Frame interval "
-                       f"{es['interval_cycles']:,} cycles = **{es['interval_ms']:.3f} ms/frame** at "
-                       f"{1000 / es['clock_ns']:.0f} MHz ({es['fps']:.1f} frames/s, slowest layer "
-                       f"`{es['slowest_layer']}`)."))
-        b.append(("img", bd.estimate / "utilization.png", "Estimated utilization of the part (estimate)"))
+        t, bud, f, tm = es["totals"], es["budget"], es["fit"], es["timing"]
+        b.append(("table", ["resource", "estimate", "upper bound", "USER_PRJ0 budget", "use (nominal / upper)",
+                            f"{es['part']}", "FSIC platform" if "FSIC" in bud["source"] else "reserved"],
+                  [[k, f"{t[k]:,}", f"{f['upper'][k]:,}", f"{bud['available'][k]:,g}",
+                    f"{_pct(f['use_of_budget'][k])} / {_pct(f['use_of_budget_upper'][k])}",
+                    f"{bud['capacity'][k]:,}", f"{bud['reserved'][k]:g}"] for k in ("LUT", "FF", "BRAM36", "DSP")]))
+        yes = {True: "yes", False: "NO"}
+        b.append(("p", f"Fits USER_PRJ0's budget: **{yes[f['fits_nominal']]}** at the nominal estimate, "
+                       f"**{yes[f['fits_upper']]}** at the upper error bound. Frame interval "
+                       f"{tm['interval_cycles']:,} cycles = **{tm['interval_ms']:.3f} ms/frame at "
+                       f"{tm['ip_clock_mhz']:g} MHz** (IP clock: {tm['ip_clock']}; slowest layer "
+                       f"`{es['slowest_layer']}`); the frame on the bus: {tm['stream_words']['in']:,} + "
+                       f"{tm['stream_words']['out']:,} words = {tm['bus_ms']:.3f} ms at {tm['bus_clock_mhz']:g} MHz. "
+                       f"Reuse factors: {es['reuse']['mode']}"
+                       + (f" ({es['reuse']['how']})" if es["reuse"]["mode"] == "auto" else "") + "."))
+        b.append(("img", bd.estimate / "utilization.png",
+                  "Estimated use of USER_PRJ0's budget (estimate; whisker: upper error bound)"))
     else:
         b.append(("p", "Not run (the estimate stage did not run)."))
 

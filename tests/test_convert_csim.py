@@ -140,6 +140,32 @@ def test_reduced_unet_fold_batchnorm_csim_bit_exact(trained, tmp_path):
     _independent_check(cfg, hm, "logits")
 
 
+def test_auto_reuse_factors_reach_the_project_and_csim_stays_bit_exact(trained, tmp_path):
+    """``hls.reuse_factor: auto`` (issue #13): the per-layer RFs chosen for a 1,500-cycle target are the ones in the
+    converted hls4ml model (hls4ml keeps them: it would snap an invalid one) and in ``hls/reuse.json``, they differ
+    from layer to layer, and the C simulation is still bit-exact against Keras (a reuse factor changes the schedule,
+    never the arithmetic)."""
+    from pipeline.hls.project import convert, layer_table
+    from pipeline.hw.budget import resolve_reuse_factors
+    from pipeline.stages import csim
+
+    d = json.loads(json.dumps(SMALL))
+    d["build_dir"] = str(tmp_path / "b")
+    d["hls"].update(reuse_factor="auto", model_file=_model_file(trained), output_head="logits")
+    d["target"] = {"frame_interval_cycles": 1500}
+    cfg = validate(d)
+    want = resolve_reuse_factors(cfg)["reuse_factors"]
+    assert len(set(want.values())) >= 5 and max(want.values()) >= 16
+    conv = convert(cfg)
+    rows = {r["name"]: r["reuse_factor"] for r in layer_table(conv.hls_model)}
+    assert {k: rows[k] for k in want} == want
+    rec = json.loads((tmp_path / "b" / "hls" / "reuse.json").read_text())
+    assert rec["mode"] == "auto" and rec["target_cycles"] == 1500 and rec["reuse_factors"] == want
+    r = csim.run(cfg, conversion=conv)
+    assert r["logits_bit_exact_fraction"] == 1.0 and r["max_abs_diff_lsb"] == 0 and r["passed"]
+    _independent_check(cfg, conv.hls_model, "logits")
+
+
 def test_hls_config_explicit_everywhere(trained, tmp_path):
     from keras_model.model_io import load_model
     from pipeline.hls.project import convert, hls_config_for, layer_table, prepare_model

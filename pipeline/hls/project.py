@@ -267,7 +267,10 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
     """Convert the trained W5A8 model; write the project to ``<build_dir>/hls/`` (atomically: built in a temporary
     directory inside the build dir, then renamed). ``model``: a Keras model to use instead of the configured file;
     ``output_head``: 'logits' / 'argmax' (default ``hls.output_head``)."""
+    from ..hw.budget import resolved_config
+
     head = output_head or config["hls"]["output_head"]
+    config, auto = resolved_config(config)  # hls.reuse_factor: auto -> per-layer RFs (docs/budget.md#auto)
     if model is None:
         model = load_keras_model(config)
     model = prepare_model(model, head)
@@ -282,6 +285,10 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
             (tmp / "prj" / "layers.json").write_text(json.dumps(layer_table(hm), indent=1) + "\n")
             (tmp / "prj" / "interface.json").write_text(json.dumps(interface(hm, config), indent=2) + "\n")
             (tmp / "prj" / "hls_config.json").write_text(json.dumps(hcfg, indent=1, default=str) + "\n")
+            (tmp / "prj" / "reuse.json").write_text(json.dumps(
+                {"mode": "auto" if auto else "config", **(auto or {}),
+                 "reuse_factors": {k: v.get("ReuseFactor") for k, v in hcfg["LayerName"].items()
+                                   if "ReuseFactor" in v}}, indent=1) + "\n")
             test_hook("convert:before-swap")
             swap_dir(tmp / "prj", bd.hls)
         hm.config.config["OutputDir"] = str(bd.hls)

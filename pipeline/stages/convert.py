@@ -2,6 +2,7 @@
 (the conversion itself is :mod:`pipeline.hls.project`)."""
 from __future__ import annotations
 
+import json
 import time
 import warnings
 
@@ -26,9 +27,9 @@ def headline(s: dict) -> str:
 
 
 # what later stages read; not the project .cpp files: csim regenerates them with its trace hooks (csim hashes them)
-OUTPUTS = ("hls/interface.json", "hls/layers.json", "hls/hls_config.json", "hls/firmware/weights",
-           "hls/firmware/parameters.h", "hls/firmware/defines.h")
-STAGE = Stage("convert", ("hls",), ("train",), OUTPUTS, run_stage, headline)
+OUTPUTS = ("hls/interface.json", "hls/layers.json", "hls/hls_config.json", "hls/reuse.json",
+           "hls/firmware/weights", "hls/firmware/parameters.h", "hls/firmware/defines.h")
+STAGE = Stage("convert", ("hls", "target"), ("train",), OUTPUTS, run_stage, headline)
 
 
 def cmd_convert(args, cfg) -> int:
@@ -43,6 +44,10 @@ def cmd_convert(args, cfg) -> int:
         if issubclass(w.category, PrecisionWarning):
             print(f"unet-fsic: warning: {w.message}")
     print(format_table(layer_table(conv.hls_model)))
+    reuse = json.loads((BuildDir.of(cfg).hls / "reuse.json").read_text())
+    if reuse["mode"] == "auto":
+        print(f"[convert] reuse factors: auto -- {reuse['how']}; target {reuse['target_cycles']:,} cycles/frame "
+              f"(the RF column above; docs/budget.md#auto)")
     if args.compile:
         conv.hls_model.compile()
     h = cfg["hls"]

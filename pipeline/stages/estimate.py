@@ -10,31 +10,65 @@ from ..errors import UserError
 from . import Stage
 
 
-def to_markdown(res: dict) -> str:
-    t, cap, u = res["totals"], res["capacity"], res["utilization"]
-    e = res["expected_error"]
-    lines = [
-        f"# Resource / latency estimate — {res['part']}, {res['strategy']}, {res['io_type']}, "
-        f"{1000 / res['clock_ns']:.0f} MHz",
-        "",
-        f"All figures: **{res['provenance']}**. Expected error: LUT ±{e['LUT']:.0%}, FF ±{e['FF']:.0%}, "
-        f"BRAM ±{e['BRAM36']:.0%}, DSP ±{e['DSP']:.0%}, cycles ±{e['cycles']:.0%}.",
-        "",
-        "| resource | estimate | capacity | utilization |",
-        "|---|---|---|---|",
-    ]
+def _error_note(e: dict) -> str:
+    n = f" ({e['points']} calibration points, {e['method']})" if "points" in e else ""
+    return (f"Expected error{n}: LUT ±{e['LUT']:.0%}, FF ±{e['FF']:.0%}, BRAM ±{e['BRAM36']:.0%}, "
+            f"DSP ±{e['DSP']:.0%}, cycles ±{e['cycles']:.0%}.")
+
+
+def _budget_lines(res: dict) -> list[str]:
+    t, b, f = res["totals"], res["budget"], res["fit"]
+    lines = [f"Budget: **USER_PRJ0's share** of {res['part']} = {b['source']}.", "",
+             "| resource | estimate | upper bound | USER_PRJ0 budget | use (nominal / upper) | part | reserved |",
+             "|---|---|---|---|---|---|---|"]
     for k in ("LUT", "FF", "BRAM36", "DSP"):
-        lines.append(f"| {k} | {t[k]:,} | {cap[k]:,} | {100 * u[k]:.1f} % |")
-    lines += [
+        lines.append(f"| {k} | {t[k]:,} | {f['upper'][k]:,} | {b['available'][k]:,g} | "
+                     f"{100 * f['use_of_budget'][k]:.0f} % / {100 * f['use_of_budget_upper'][k]:.0f} % | "
+                     f"{b['capacity'][k]:,} | {b['reserved'][k]:g} |")
+    yes = {True: "yes", False: "NO"}
+    lines += ["", f"Fits USER_PRJ0: **{yes[f['fits_nominal']]}** at the nominal estimate, "
+              f"**{yes[f['fits_upper']]}** at its upper error bound (limiting: {f['limiting']}); fits the whole "
+              f"part: {yes[res['fits_part']]}."]
+    return lines
+
+
+def _timing_lines(res: dict) -> list[str]:
+    tm = res["timing"]
+    lat = (f"{tm['latency_cycles']:,} cycles = {tm['latency_ms']:.3f} ms" if tm["latency_cycles"] else "n/a")
+    clk = "the bus clock axis_clk" if tm["ip_clock"] == "axis_clk" else "user_clock2"
+    return [f"Frame interval: {tm['interval_cycles']:,} cycles = **{tm['interval_ms']:.3f} ms/frame at "
+            f"{tm['ip_clock_mhz']:g} MHz** (the IP runs on {clk}; slowest layer `{res['slowest_layer']}`); "
+            f"one-frame latency {lat} (dataflow simulation, estimated FIFO depths). On the bus: "
+            f"{tm['stream_words']['in']:,} words in + {tm['stream_words']['out']:,} out = "
+            f"{tm['bus_ms']:.3f} ms at {tm['bus_clock_mhz']:g} MHz; back to back **{tm['frame_ms']:.3f} ms/frame** "
+            f"({tm['fps']:.2f} frames/s). At the HLS clock ({1000 / res['clock_ns']:g} MHz) the interval would be "
+            f"{res['at_hls_clock']['interval_ms']:.3f} ms."]
+
+
+def _reuse_line(res: dict) -> str:
+    r = res["reuse"]
+    if r["mode"] != "auto":
+        return "Reuse factors: from the config."
+    return (f"Reuse factors: `auto` — {r['how']}; target {r['target_cycles']:,} cycles/frame; every conv / "
+            f"transposed conv at the largest valid RF within it, every BatchNorm likewise.")
+
+
+def to_markdown(res: dict) -> str:
+    t = res["totals"]
+    lines = [
+        f"# Resource / latency estimate — {res['part']}, {res['strategy']}, {res['io_type']}, IP at "
+        f"{res['timing']['ip_clock_mhz']:g} MHz",
         "",
-        f"Fits {res['part']}: **{'yes' if res['fits'] else 'NO'}** (estimate). Multipliers: {t['mults']:,} "
-        f"({t['mults_dsp']:,} DSP48E1, {t['mults_lut']:,} LUT). Weight storage: {t['weight_bits']:,} bits. "
-        f"MACs/frame: {t['macs']:,}.",
+        f"All figures: **{res['provenance']}**. {_error_note(res['expected_error'])}",
         "",
-        f"Frame interval: {res['interval_cycles']:,} cycles = **{res['interval_ms']:.3f} ms/frame** "
-        f"({res['fps']:.1f} frames/s, slowest layer `{res['slowest_layer']}`); one-frame latency "
-        + (f"{res['latency_cycles']:,} cycles = {res['latency_ms']:.3f} ms" if res["latency_cycles"] else "n/a")
-        + " (dataflow simulation, estimated FIFO depths).",
+        *_budget_lines(res),
+        "",
+        f"Multipliers: {t['mults']:,} ({t['mults_dsp']:,} DSP48E1, {t['mults_lut']:,} LUT). Weight storage: "
+        f"{t['weight_bits']:,} bits. MACs/frame: {t['macs']:,}.",
+        "",
+        *_timing_lines(res),
+        "",
+        _reuse_line(res),
         "",
         f"FIFOs: estimated depths {res['fifo']['estimated']['BRAM36']} BRAM36 / {res['fifo']['estimated']['LUT']:,} "
         f"LUT vs hls4ml default depths (full feature map each) {res['fifo']['hls4ml_default']['BRAM36']} BRAM36; "
@@ -54,24 +88,29 @@ def to_markdown(res: dict) -> str:
 
 
 def plot_utilization(res: dict, path: Path) -> Path:
-    """Horizontal bars: estimated LUT / FF / BRAM36 / DSP as a fraction of the part (estimate, labelled)."""
+    """Horizontal bars: estimated LUT / FF / BRAM36 / DSP as a fraction of USER_PRJ0's budget, with the upper error
+    bound as a whisker (estimate, labelled)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     keys = ["LUT", "FF", "BRAM36", "DSP"]
-    u = [100 * res["utilization"][k] for k in keys]
-    fig, ax = plt.subplots(figsize=(6.5, 2.4))
-    bars = ax.barh(keys, u, color=["#d62728" if v > 100 else "#1f77b4" for v in u])
+    f, avail = res["fit"], res["budget"]["available"]
+    u = [100 * f["use_of_budget"][k] for k in keys]
+    up = [100 * f["use_of_budget_upper"][k] for k in keys]
+    fig, ax = plt.subplots(figsize=(7, 2.6))
+    bars = ax.barh(keys, u, xerr=[[0] * 4, [b - a for a, b in zip(u, up)]], capsize=3,
+                   color=["#d62728" if v > 100 else ("#ff7f0e" if w > 100 else "#2ca02c") for v, w in zip(u, up)])
     ax.axvline(100, color="k", lw=1, ls="--")
     for bar_, k, v in zip(bars, keys, u):
-        ax.text(min(v, 100) + 1, bar_.get_y() + bar_.get_height() / 2,
-                f"{res['totals'][k]:,} / {res['capacity'][k]:,} ({v:.0f} %)", va="center", fontsize=8)
-    ax.set_xlim(0, max(130, max(u) + 30))
+        ax.text(2, bar_.get_y() + bar_.get_height() / 2, f"{res['totals'][k]:,} / {avail[k]:,g} ({v:.0f} %)",
+                va="center", fontsize=8)
+    ax.set_xlim(0, max(130, max(up) * 1.05))
     ax.invert_yaxis()
-    ax.set_xlabel(f"% of {res['part']} (estimate, not synthesis)")
-    ax.set_title(f"{res['interval_ms']:.2f} ms/frame at {1000 / res['clock_ns']:.0f} MHz (estimate)", fontsize=9)
+    ax.set_xlabel(f"% of USER_PRJ0's budget on {res['part']} (estimate, not synthesis; whisker: upper error bound)")
+    ax.set_title(f"{res['timing']['interval_ms']:.2f} ms/frame at {res['timing']['ip_clock_mhz']:g} MHz IP clock "
+                 f"(estimate)", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -84,9 +123,9 @@ def write_estimate(config) -> dict:
     """Estimate the build and write BUILD/estimate/estimate.{json,md} + utilization.png; returns the estimate."""
     from keras_model.model_io import save_json
 
-    from ..hw.estimator import estimate
+    from ..hw.budget import assess
 
-    res = estimate(config)
+    res = assess(config)
     out = BuildDir.of(config).estimate
     save_json(out / "estimate.json", res)
     (out / "estimate.md").write_text(to_markdown(res))
@@ -98,22 +137,27 @@ def run_stage(config) -> dict:
     """``unet-fsic run``'s estimate stage (:func:`write_estimate`); returns the headline figures."""
     res = write_estimate(config)
     t = res["totals"]
-    return {"provenance": res["provenance"], "part": res["part"], "clock_MHz": round(1000 / res["clock_ns"], 1),
-            "LUT": t["LUT"], "FF": t["FF"], "BRAM36": t["BRAM36"], "DSP": t["DSP"],
-            "utilization": {k: round(v, 4) for k, v in res["utilization"].items()}, "fits": res["fits"],
-            "interval_ms": round(res["interval_ms"], 4), "fps": round(res["fps"], 2),
-            "latency_ms": round(res["latency_ms"], 4) if res["latency_cycles"] else None,
-            "expected_error": res["expected_error"]}
+    tm, f = res["timing"], res["fit"]
+    return {"provenance": res["provenance"], "part": res["part"], "clock_MHz": tm["ip_clock_mhz"],
+            "bus_clock_MHz": tm["bus_clock_mhz"], "LUT": t["LUT"], "FF": t["FF"], "BRAM36": t["BRAM36"],
+            "DSP": t["DSP"], "budget": res["budget"]["available"], "use_of_budget": f["use_of_budget"],
+            "utilization": {k: round(v, 4) for k, v in res["utilization"].items()}, "fits": f["fits_nominal"],
+            "fits_upper": f["fits_upper"], "interval_ms": round(tm["interval_ms"], 4),
+            "bus_ms": round(tm["bus_ms"], 4), "fps": round(tm["fps"], 3),
+            "latency_ms": round(tm["latency_ms"], 4) if tm["latency_cycles"] else None,
+            "reuse": res["reuse"]["mode"], "expected_error": res["expected_error"]}
 
 
 def headline(s: dict) -> str:
-    u = s["utilization"]
-    return (f"{s['interval_ms']:.2f} ms/frame at {s['clock_MHz']:g} MHz, LUT {100 * u['LUT']:.0f} %, BRAM "
-            f"{100 * u['BRAM36']:.0f} %, DSP {100 * u['DSP']:.0f} % of {s['part']}, fits: "
-            f"{'yes' if s['fits'] else 'NO'} [estimate]")
+    u = s["use_of_budget"]
+    yes = {True: "yes", False: "NO"}
+    return (f"{s['interval_ms']:.2f} ms/frame at {s['clock_MHz']:g} MHz (bus {s['bus_ms']:.2f} ms at "
+            f"{s['bus_clock_MHz']:g} MHz), LUT {100 * u['LUT']:.0f} %, FF {100 * u['FF']:.0f} %, BRAM "
+            f"{100 * u['BRAM36']:.0f} %, DSP {100 * u['DSP']:.0f} % of USER_PRJ0's budget, fits: "
+            f"{yes[s['fits']]} (upper bound: {yes[s['fits_upper']]}) [estimate]")
 
 
-STAGE = Stage("estimate", ("hls",), ("train",), ("estimate/estimate.json",), run_stage, headline)
+STAGE = Stage("estimate", ("hls", "target"), ("train",), ("estimate/estimate.json",), run_stage, headline)
 
 
 def register_cli(add):
