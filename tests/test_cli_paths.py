@@ -179,6 +179,11 @@ def test_import_report_cli(tmp_path):
     assert rep["interval_ms"] == pytest.approx(8 * 5.0e-6) and rep["latency_ms"] == pytest.approx(10 * 5.0e-6)
     assert rep["utilization"]["DSP"] == pytest.approx(66 / 220)
     assert str(out) in r.stdout
+    # judged against USER_PRJ0's budget (xc7z020 minus FSIC's platform, docs/budget.md), with no error band
+    assert rep["budget"]["available"] == {"LUT": 39000, "FF": 91600, "BRAM36": 133.5, "DSP": 220}
+    assert rep["fit"]["fits_nominal"] is rep["fit"]["fits_upper"] is True and rep["fits_part"] is True
+    assert rep["fit"]["use_of_budget"]["LUT"] == pytest.approx(1526 / 39000, abs=1e-4)
+    assert rep["timing"]["ip_clock_mhz"] == 5.0 and rep["timing"]["interval_ms"] == pytest.approx(8 / 5e3)
 
 
 def test_import_report_cli_bad_dir(tmp_path):

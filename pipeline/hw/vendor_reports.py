@@ -249,6 +249,14 @@ def to_markdown(rep: dict) -> str:
              "| resource | used | capacity |", "|---|---|---|"]
     for k in ("LUT", "FF", "BRAM36", "DSP"):
         lines.append(f"| {k} | {t.get(k)} | {cap.get(k, '-')} |")
+    if rep.get("fit"):
+        b, f = rep["budget"]["available"], rep["fit"]
+        lines += ["", "USER_PRJ0 budget (docs/budget.md): " + ", ".join(f"{k} {b[k]:,g}" for k in b)
+                  + f" -> fits: **{'yes' if f['fits_nominal'] else 'NO'}** (vendor numbers, no error band)."]
+    if rep.get("timing"):
+        tm = rep["timing"]
+        lines += ["", f"At the IP clock ({tm['ip_clock']}, {tm['ip_clock_mhz']:g} MHz): {tm['interval_ms']:.3f} "
+                  f"ms/frame; the frame on the bus: {tm['bus_ms']:.3f} ms at {tm['bus_clock_mhz']:g} MHz."]
     if rep.get("interval_ms") is not None:
         lines += ["", f"Interval {rep['interval_cycles']:,} cycles = {rep['interval_ms']:.4f} ms; latency "
                   f"{rep['latency_cycles']:,} cycles = {rep['latency_ms']:.4f} ms at {rep['clock_ns']} ns "

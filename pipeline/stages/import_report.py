@@ -13,6 +13,22 @@ from ..errors import ToolMissingError
 from ..hw.vendor_reports import import_report, to_markdown, vendor_tool
 
 
+def judge_vendor(rep: dict, config) -> dict:
+    """Judge imported vendor totals against USER_PRJ0's budget (``target``; docs/budget.md) like the estimate -- with
+    no error band (a report is a measurement, not an estimate) -- and give its interval at the IP clock."""
+    from ..hw.budget import RESOURCES, budget, judge, timing
+
+    t = rep.get("totals") or {}
+    rep["fits_part"] = rep.get("fits")
+    if all(t.get(k) is not None for k in RESOURCES):
+        rep["budget"] = budget(config)
+        rep["fit"] = judge(t, rep["budget"], {k: 0.0 for k in RESOURCES})
+        rep["fits"] = rep["fit"]["fits_nominal"]
+    if rep.get("interval_cycles"):
+        rep["timing"] = timing(config, rep["interval_cycles"], rep.get("latency_cycles"))
+    return rep
+
+
 def synthesize(config, model=None) -> dict:
     """Convert, run the vendor HLS synthesis (+ Vivado synth) through hls4ml, import the reports."""
     tool = vendor_tool()
@@ -23,14 +39,14 @@ def synthesize(config, model=None) -> dict:
 
     hls_model = convert(config, model=model).hls_model
     hls_model.build(csim=False, synth=True, vsynth=True, export=False)
-    return import_report(hls_model.config.get_output_dir(), config)
+    return judge_vendor(import_report(hls_model.config.get_output_dir(), config), config)
 
 
 def register_cli(add):
     def cmd_import(args, cfg):
         from keras_model.model_io import save_json
 
-        rep = import_report(args.report_dir, cfg)
+        rep = judge_vendor(import_report(args.report_dir, cfg), cfg)
         out = BuildDir.of(cfg).reports
         save_json(out / "vendor_report.json", rep)
         (out / "vendor_report.md").write_text(to_markdown(rep))
