@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 
-from .build import BuildDir
+from .build import REPO, BuildDir
 from .errors import UserError
 from .guard import content_hash
 from .stages import Stage, convert, cosim, csim, estimate, evaluate, firmware, train, wrap
@@ -37,7 +37,8 @@ def _section(cfg, dotted):
 
 def stage_key(stage: Stage, cfg: dict, dep_keys: dict[str, str]) -> str:
     payload = {"stage": stage.name, "version": VERSION, "config": {s: _section(cfg, s) for s in stage.sections},
-               "deps": {d: dep_keys[d] for d in stage.deps}}
+               "deps": {d: dep_keys[d] for d in stage.deps},
+               "inputs": {i: content_hash(REPO, i) for i in stage.inputs}}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 

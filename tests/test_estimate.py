@@ -50,6 +50,12 @@ def test_default_unet_estimate():
     r = E.estimate(cfg)
     assert r["totals"]["macs"] == 48_496_640  # seed_unet.md
     assert "estimate" in r["provenance"] and r["expected_error"]
+    # the measured error (tests/test_calibration.py) with its number of calibration points; both equivalents
+    assert r["expected_error"]["points"] >= 6 and r["expected_error"]["method"]
+    assert set(r["expected_error"]) >= {"LUT", "FF", "BRAM36", "DSP", "cycles"}
+    assert r["totals"]["equivalent"] == "vivado_synth" and r["totals_hls"]["equivalent"] == "hls_csynth"
+    assert r["totals"]["LUT"] < r["totals_hls"]["LUT"]  # Vivado keeps fewer LUTs than csynth counts
+    assert r["utilization"]["LUT"] == r["totals"]["LUT"] / r["capacity"]["LUT"]
     assert r["capacity"] == {"LUT": 53200, "FF": 106400, "BRAM36": 140, "DSP": 220}
     assert sorted(r["fifo"]["skip_fifos"]) == [f"enc{i}_relu2_clone_out1" for i in range(1, 5)]
     assert r["fifo"]["estimated"]["BRAM36"] < r["fifo"]["hls4ml_default"]["BRAM36"]

@@ -25,6 +25,7 @@ class Stage:
     outputs: tuple[str, ...]  # paths (relative to build_dir) that must exist for a cached stage to count
     run: Callable[[dict], dict]  # config -> JSON-able summary
     headline: Callable[[dict], str]  # summary -> one line
+    inputs: tuple[str, ...] = ()  # repository files (relative to the repo root) whose contents are part of the key
 
 
 def pct(x) -> str:

@@ -27,8 +27,10 @@ def _budget_lines(res: dict) -> list[str]:
                      f"{b['capacity'][k]:,} | {b['reserved'][k]:g} |")
     yes = {True: "yes", False: "NO"}
     lines += ["", f"Fits USER_PRJ0: **{yes[f['fits_nominal']]}** at the nominal estimate, "
-              f"**{yes[f['fits_upper']]}** at its upper error bound (limiting: {f['limiting']}); fits the whole "
-              f"part: {yes[res['fits_part']]}."]
+              f"**{yes[f['fits_upper']]}** at its upper bound (limiting at nominal: {f['limiting']}); fits the whole "
+              f"part: {yes[res['fits_part']]}. Upper bound = nominal x the largest reported / estimate ratio of the "
+              "calibration's leave-one-out Vivado predictions (" + ", ".join(
+                  f"{k} x{v:.2f}" for k, v in f.get("upper_factors", {}).items()) + ")."]
     return lines
 
 
@@ -63,6 +65,10 @@ def to_markdown(res: dict) -> str:
         "",
         *_budget_lines(res),
         "",
+        "Totals are the **Vivado-synthesis equivalent** (what Vivado would report; the budget is judged on them). "
+        + ("The HLS (csynth) estimate equivalent: " + ", ".join(f"{k} {res['totals_hls'][k]:,}" for k in
+           ("LUT", "FF", "BRAM36", "DSP")) + ". " if res.get("totals_hls") else ""),
+        "",
         f"Multipliers: {t['mults']:,} ({t['mults_dsp']:,} DSP48E1, {t['mults_lut']:,} LUT). Weight storage: "
         f"{t['weight_bits']:,} bits. MACs/frame: {t['macs']:,}.",
         "",
@@ -73,6 +79,8 @@ def to_markdown(res: dict) -> str:
         f"FIFOs: estimated depths {res['fifo']['estimated']['BRAM36']} BRAM36 / {res['fifo']['estimated']['LUT']:,} "
         f"LUT vs hls4ml default depths (full feature map each) {res['fifo']['hls4ml_default']['BRAM36']} BRAM36; "
         f"skip FIFOs sized by deadlock analysis: {', '.join(res['fifo']['skip_fifos']) or '-'}.",
+        "",
+        "Per layer (HLS csynth equivalent, before the Vivado ratios and the FIFOs):",
         "",
         "| layer | kind | RF | mults | mapping | cycles | LUT | FF | BRAM36 | DSP |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -157,7 +165,10 @@ def headline(s: dict) -> str:
             f"{yes[s['fits']]} (upper bound: {yes[s['fits_upper']]}) [estimate]")
 
 
-STAGE = Stage("estimate", ("hls", "target"), ("train",), ("estimate/estimate.json",), run_stage, headline)
+# the calibration is part of the estimate: a re-calibrated estimator re-estimates (tests/test_calibration.py)
+CALIBRATION = ("pipeline/hw/calibration_error.json",)
+STAGE = Stage("estimate", ("model", "quant", "hls", "target"), ("train",), ("estimate/estimate.json",), run_stage,
+              headline, inputs=CALIBRATION)
 
 
 def register_cli(add):

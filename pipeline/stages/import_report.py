@@ -22,7 +22,7 @@ def judge_vendor(rep: dict, config) -> dict:
     rep["fits_part"] = rep.get("fits")
     if all(t.get(k) is not None for k in RESOURCES):
         rep["budget"] = budget(config)
-        rep["fit"] = judge(t, rep["budget"], {k: 0.0 for k in RESOURCES})
+        rep["fit"] = judge(t, rep["budget"], {k: 1.0 for k in RESOURCES})
         rep["fits"] = rep["fit"]["fits_nominal"]
     if rep.get("interval_cycles"):
         rep["timing"] = timing(config, rep["interval_cycles"], rep.get("latency_cycles"))
