@@ -13,7 +13,7 @@ import warnings
 
 from . import run
 from .guard import build_lock, end_children, install_signal_handlers
-from .stages import convert, cosim, csim, estimate, evaluate, firmware, import_report, sweep, train, wrap
+from .stages import convert, cosim, csim, estimate, evaluate, firmware, import_report, infer, sweep, train, wrap
 
 
 def _quiet_imports():
@@ -39,7 +39,7 @@ def _load(args):
 
 
 # Every command, in pipeline order: each module defines ``register_cli(add)`` (see pipeline/stages/__init__.py).
-COMMANDS = (train, evaluate, convert, csim, wrap, cosim, firmware, estimate, import_report, sweep, run)
+COMMANDS = (train, evaluate, convert, csim, wrap, cosim, firmware, estimate, import_report, sweep, run, infer)
 
 
 def _read_only(args) -> bool:

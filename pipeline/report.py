@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .build import BuildDir
+from .build import REPO, BuildDir
 from .config import public
 from .stages import pct as _pct
 
@@ -65,6 +65,8 @@ def _accuracy(bd: BuildDir) -> list[tuple]:
         b.append(("img", bd.train / "curves.png", "Training curves (Keras)"))
         b.append(("h2", "Segmentation overlays"))
         b.append(("img", bd.evaluate / "overlays.png", "Input, ground truth, float and W5A8 predictions (Keras)"))
+        b.append(("p", "Your own images through this build: `unet-fsic infer CONFIG IMAGE_OR_DIR...` -- see "
+                       f"[Try it on your own image]({REPO / 'README.md'}#try-it-on-your-own-image) in the README."))
     else:
         b.append(("p", "Not evaluated (the evaluate stage did not run)."))
 
@@ -203,11 +205,12 @@ def to_markdown(blocks, title) -> str:
 
 
 def _md_inline(text: str) -> str:
-    """Escape, then render `code` and **bold** (the only inline markup the report uses)."""
+    """Escape, then render `code`, [links](target) and **bold** (the only inline markup the report uses)."""
     import re
 
     t = html.escape(text)
     t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
+    t = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"<a href='\2'>\1</a>", t)
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
 
 
