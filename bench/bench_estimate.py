@@ -40,7 +40,8 @@ def main():
     from pipeline.hw import estimator as E
 
     out = {"calibration": calibration()}
-    cfg = load_config("hls4ml_configs/default.yaml")
+    # the seed's full width at RF 16 (the issue #7 baseline); the default build's own estimate: unet-fsic estimate
+    cfg = load_config("hls4ml_configs/default.yaml", {"model": {"width_multiplier": 1.0}, "hls": {"reuse_factor": 16}})
     t0 = time.time()
     out["default_rf"] = {"rf": cfg["hls"]["reuse_factor"], **unet(E.estimate(cfg), t0)}
     rfs = E.propose_reuse_factors(cfg, a.target_cycles)
