@@ -129,6 +129,9 @@ SCHEMA = Section(
                 "base_filters": _int(8, "filters of enc1; each level doubles", min=1, max=256),
                 "depth": _int(4, "number of pooling levels (4: enc1..enc4 + bottleneck)", min=1, max=6),
                 "width_multiplier": _float(1.0, "scales every level's filters (sweeps)", min=0.0625, max=8),
+                "min_filters": _int(8, "a width multiplier below 1 takes no level below min(this, the unscaled "
+                                    "count) (narrower first levels did not train: BENCHMARKS.md, issue #13)", min=1,
+                                    max=256),
                 "variant": _choice("w5a8", "which model is converted to hardware", ["w5a8", "float"]),
             },
             "U-Net architecture (defaults = the seed)",

@@ -451,7 +451,11 @@ class _SpecBuilder:
 
 def layer_specs(config, model=None) -> tuple[list[dict], "object"]:
     """Per-hls4ml-process specs and the stream graph (:class:`pipeline.hw.fifo_sim.Graph`) for ``model`` (default:
-    the config's W5A8 Keras model, untrained weights suffice)."""
+    the config's W5A8 Keras model, untrained weights suffice). ``hls.reuse_factor: auto`` must be resolved first
+    (:func:`pipeline.hw.budget.resolved_config`; :func:`pipeline.hw.budget.assess` does both)."""
+    if config["hls"]["reuse_factor"] == "auto":
+        raise ValueError("hls.reuse_factor is 'auto': estimate pipeline.hw.budget.resolved_config(config)[0], or call "
+                         "pipeline.hw.budget.assess(config)")
     if model is None:
         import keras_model  # noqa: F401  (QKeras compat first)
         from keras_model.model import build_model
