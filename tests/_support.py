@@ -42,3 +42,20 @@ def require_tools(*exes: str, modules: tuple[str, ...] = (), why: str = "scripts
     if os.environ.get("CI"):
         pytest.fail(f"CI is set and a required tool is missing: {msg}")
     pytest.skip(msg)
+
+
+def cli_command() -> list[str]:
+    """The installed ``unet-fsic`` entry point next to the running Python (what a user runs); ``python -m
+    pipeline.cli`` only outside CI -- under CI a missing entry point is a failure."""
+    import os
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    exe = Path(sys.executable).parent / "unet-fsic"
+    if exe.is_file():
+        return [str(exe)]
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and the unet-fsic entry point is missing next to {sys.executable}")
+    return [sys.executable, "-m", "pipeline.cli"]

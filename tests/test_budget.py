@@ -11,7 +11,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -207,8 +206,9 @@ def test_impossible_target_is_one_line():
 
 # --- through the CLI --------------------------------------------------------------------------------------------------
 def _run(*args):
-    exe = Path(sys.executable).parent / "unet-fsic"
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "pipeline.cli"]
+    from _support import cli_command
+
+    cmd = cli_command()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     return subprocess.run(cmd + [str(a) for a in args], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)

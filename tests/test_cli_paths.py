@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,12 +29,9 @@ TINY = {"model": {"input_shape": [16, 16, 3], "base_filters": 2, "depth": 2}}
 
 
 def _cli():
-    exe = Path(sys.executable).parent / "unet-fsic"
-    if exe.is_file():
-        return [str(exe)]
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and the unet-fsic entry point is missing next to {sys.executable}")
-    return [sys.executable, "-m", "pipeline.cli"]
+    from _support import cli_command
+
+    return cli_command()
 
 
 def _run(*args, timeout=600):

@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -57,12 +56,9 @@ CONVERSION_WORDS = {"RGB": "none", "RGBA": "alpha", "L": "grey", "P": "palette"}
 
 
 def _cli():
-    exe = Path(sys.executable).parent / "unet-fsic"
-    if exe.is_file():
-        return [str(exe)]
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set and the unet-fsic entry point is missing next to {sys.executable}")
-    return [sys.executable, "-m", "pipeline.cli"]
+    from _support import cli_command
+
+    return cli_command()
 
 
 def _run(*args, env=None, timeout=900):
