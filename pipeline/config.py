@@ -243,8 +243,6 @@ SCHEMA = Section(
                 "output_head": _choice("argmax", "logits (21 x 8-bit per pixel) or argmax (one class index per "
                                        "pixel)", ["argmax", "logits"]),
                 "fold_batchnorm": Leaf("bool", False, "fold BatchNorm into the preceding convolution"),
-                "fuse_conv_blocks": Leaf("bool", False, "fuse every Conv2D / transposed conv -> BatchNorm -> ReLU "
-                                         "chain into one dataflow process (docs/hls.md, issue #14)"),
                 "project_name": _name("unet_fsic", "HLS top-level / project name (used in generated C++, Tcl and "
                                       "shell scripts and file names)"),
                 "precision_overrides": _layer_map(
