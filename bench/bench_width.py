@@ -6,7 +6,7 @@ overrides -- then :func:`keras_model.evaluate.run` (Keras inference on the valid
 float and W5A8 mIoU / pixel accuracy and wall times. TensorFlow runs on one intra-op and one inter-op thread (the
 machine is shared), so wall times are single-core figures.
 
-    .venv/bin/python bench/bench_width.py [--widths 0.5 0.75 1.0] [--seeds 1234 1 2] [--out-dir bench/out/width]
+    .venv/bin/python bench/bench_width.py [--widths 0.25 0.5 0.75 1.0] [--seeds 1234 1 2] [--out-dir bench/out/width]
 
 Each point is appended to ``OUT/results.jsonl`` as it finishes; a re-run skips the points already there (delete a
 line, or pass ``--fresh``, to recompute). ``OUT/bench_width.json`` and ``OUT/bench_width.md`` hold the table:
@@ -94,7 +94,7 @@ def to_markdown(summary: dict, rows: list[dict], config: str, threads: int) -> s
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default=str(REPO / "hls4ml_configs" / "default.yaml"))
-    ap.add_argument("--widths", type=float, nargs="+", default=[0.5, 0.75, 1.0])
+    ap.add_argument("--widths", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1234, 1, 2])
     ap.add_argument("--out-dir", default="bench/out/width")
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra- and inter-op threads (default 1)")

@@ -3,7 +3,8 @@
 At ``width_multiplier: 0.5`` the default U-Net used to end the default budget at 13.6 % float mIoU (full width
 81.9 %). Measured cause: the width multiplier took level 1 down to 4 channels at full resolution; after a few epochs a
 large share of the pixels reached the 1x1 head with all 4 dec1 features zero (ReLU), so they all got the head's bias --
-one class -- and the loss crawled. The fix floors every level at ``min(8, unscaled)`` filters (``level_filters``).
+one class -- and the loss crawled. The fix floors every level at ``min(model.min_filters (8), unscaled)`` filters
+(``level_filters``).
 
 The behavioural test trains the same tiny problem at width 0.5 and at full width through the pipeline's own
 ``keras_model.train`` and holds the narrow model to the full-width one (the independent reference): its training
@@ -82,3 +83,6 @@ def test_width_floor_keeps_full_width_and_scales_wide_models():
     # the floor never widens a level beyond its unscaled count (tiny test models keep their size)
     assert lf(base_filters=2, depth=2) == [2, 4, 8]
     assert lf(base_filters=4, depth=2, width_multiplier=0.5) == [4, 8, 8]
+    # model.min_filters: 1 gives back the plain scaling (the old, untrainable x0.5 model)
+    assert lf(width_multiplier=0.5, min_filters=1) == [4, 8, 16, 32, 64]
+    assert lf(width_multiplier=0.25, min_filters=4) == [4, 4, 8, 16, 32]
