@@ -99,19 +99,23 @@ def main(argv=None):
     ap.add_argument("--out-dir", default="bench/out/width")
     ap.add_argument("--threads", type=int, default=1, help="TensorFlow intra- and inter-op threads (default 1)")
     ap.add_argument("--fresh", action="store_true", help="recompute points already in results.jsonl")
+    ap.add_argument("--report-only", action="store_true", help="train nothing: tabulate the points of the requested "
+                    "widths and seeds already in results.jsonl")
     a = ap.parse_args(argv)
     _limit_threads(a.threads)
     sys.path.insert(0, str(REPO))
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     res_path = out / "results.jsonl"
-    if a.fresh and res_path.exists():
+    if a.fresh and res_path.exists() and not a.report_only:
         res_path.unlink()
     done = [json.loads(line) for line in res_path.read_text().splitlines() if line.strip()] if res_path.exists() else []
     for w in a.widths:
         for seed in a.seeds:
             if any(r["width"] == w and r["seed"] == seed for r in done):
                 print(f"[bench_width] width {w} seed {seed}: already in {res_path}, skipped", flush=True)
+                continue
+            if a.report_only:
                 continue
             r = run_point(a.config, w, seed, out / f"w{w}_s{seed}")
             done.append(r)
