@@ -236,6 +236,13 @@ SCHEMA = Section(
                                      "USER_PRJ0's budget; docs/budget.md#auto)", min=1, cap=MAX_RF,
                                      also=("auto",)),
                 "reuse_factors": _layer_map("per-layer ReuseFactor: layer name -> int", Leaf("int", min=1, cap=MAX_RF)),
+                "multiplier_binding": _choice("auto", "where the conv / transposed-conv multiplies go: 'lut' (LUT "
+                                              "fabric), 'dsp' (DSP48), or 'auto' (the estimator puts the layers that "
+                                              "save the most LUTs per DSP on DSPs within USER_PRJ0's DSP budget; "
+                                              "docs/hls.md#multiplier-binding)", ["auto", "lut", "dsp"]),
+                "multiplier_bindings": _layer_map("per-layer multiplier binding: layer name -> 'lut' | 'dsp' (wins "
+                                                  "over hls.multiplier_binding)",
+                                                  Leaf("str", choices=("lut", "dsp"))),
                 "part": Leaf("str", "xc7z020clg400-1", "FPGA part (FSIC's PYNQ-Z2); must start with a part of the "
                              "estimator's table (`pipeline/hw/parts.py`)", check=_part_error,
                              note=": a part of " + ", ".join(f"{k}*" for k in PARTS)),
@@ -243,6 +250,13 @@ SCHEMA = Section(
                 "output_head": _choice("argmax", "logits (21 x 8-bit per pixel) or argmax (one class index per "
                                        "pixel)", ["argmax", "logits"]),
                 "fold_batchnorm": Leaf("bool", False, "fold BatchNorm into the preceding convolution"),
+                "fuse_conv_blocks": Leaf("bool", True, "fuse every Conv2D / transposed conv -> BatchNorm -> ReLU "
+                                         "chain into one dataflow process (docs/hls.md, issue #14)"),
+                "fifo_depths": _choice("sized", "STREAM depths written into the generated project: 'sized' (the "
+                                       "estimate's: 2, the skip FIFOs their simulated occupancy + "
+                                       "fifo_margin_rows rows, at most a feature map; docs/hls.md#fifo-depths) or "
+                                       "'hls4ml' (a full feature map each)", ["sized", "hls4ml"]),
+                "fifo_margin_rows": _int(1, "feature-map rows added to every sized skip FIFO", min=0, max=64),
                 "project_name": _name("unet_fsic", "HLS top-level / project name (used in generated C++, Tcl and "
                                       "shell scripts and file names)"),
                 "precision_overrides": _layer_map(

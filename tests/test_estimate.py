@@ -63,22 +63,38 @@ def test_default_unet_estimate():
     assert math.isclose(r["interval_ms"], r["interval_cycles"] * 1e-5)
 
 
-@pytest.mark.parametrize("fold", [False, True])
-def test_processes_match_the_converted_project(fold):
-    """The estimator models the processes the converter really generates: as many conv / convT / BatchNorm processes
-    as the hls4ml project has (with hls.fold_batchnorm the BN scale stays a layer -- only its shift is folded)."""
+#: hls4ml IR class -> the estimator row kind of the same process
+_KIND_OF = {"ZeroPadding2D": "pad", "Conv2D": "conv", "PointwiseConv2D": "conv", "FsicConv2DTranspose": "convt",
+            "BatchNormalization": "bn", "Activation": "map", "Clone": "clone", "Pooling2D": "pool",
+            "Concatenate": "concat", "FsicArgmax": "map"}
+
+
+@pytest.mark.parametrize("fold,fuse", [(False, False), (True, False), (False, True), (True, True)])
+def test_processes_match_the_converted_project(fold, fuse):
+    """The estimator models the processes the converter really generates, one row per hls4ml process in the same
+    order and of the same kind (with hls.fold_batchnorm the BN scale stays a layer -- only its shift is folded; with
+    hls.fuse_conv_blocks every conv -> BN -> ReLU block is ONE process, its conv row carrying the epilogue)."""
     import keras_model  # noqa: F401
     from keras_model.model import build_model
     from pipeline.config import validate
     from pipeline.hls.project import convert
 
     cfg = validate({"build_dir": "/nonexistent", "model": {"input_shape": [16, 16, 3], "base_filters": 2, "depth": 2},
-                    "hls": {"fold_batchnorm": fold}})
+                    "hls": {"fold_batchnorm": fold, "fuse_conv_blocks": fuse}})
     model = build_model(cfg, quantized=True)
+    specs, _ = E.layer_specs(cfg, model)  # before convert: the converter re-calls the model's layers
     hm = convert(cfg, model=model, write=False).hls_model
-    hls = [n.class_name for n in hm.get_layers()]
-    specs, _ = E.layer_specs(cfg, model)
+    layers = [n for n in hm.get_layers() if n.class_name != "Input"]
+    hls = [n.class_name for n in layers]
     kinds = [r["kind"] for r in specs]
-    assert kinds.count("bn") == hls.count("BatchNormalization") == 2 * 2 * 2 + 2  # 2 per block, 5 blocks
-    assert kinds.count("convt") == hls.count("FsicConv2DTranspose") == 2
-    assert kinds.count("conv") == sum(hls.count(c) for c in ("Conv2D", "PointwiseConv2D"))
+    fused = {n.name: n.get_attr("fsic_fused") for n in layers if n.class_name == "FsicFusedConvBlock"}
+    expected = [("convt" if f["producer"] == "FsicConv2DTranspose" else "conv") if c == "FsicFusedConvBlock"
+                else _KIND_OF[c] for c, f in ((n.class_name, fused.get(n.name)) for n in layers)]
+    assert kinds == expected  # same processes, same order
+    n_blocks = 2 * 2 * 2 + 2  # 2 per block, 5 blocks
+    assert hls.count("BatchNormalization") == kinds.count("bn") == (0 if fuse else n_blocks)
+    assert len(fused) == sum("fused" in r for r in specs) == (n_blocks if fuse else 0)
+    assert {r["name"]: r["fused"] for r in specs if "fused" in r} == {k: {x: v[x] for x in ("conv", "bn", "relu")}
+                                                                      for k, v in fused.items()}
+    assert hls.count("FsicConv2DTranspose") == kinds.count("convt") == 2
+    assert len(specs) == len(layers) == (34 if fuse else 54)

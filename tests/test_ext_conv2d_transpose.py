@@ -245,3 +245,60 @@ def test_register_extensions_idempotent():
     convert = hls4ml.model.flow.get_flow("convert").optimizers
     assert convert.count("fsic_conv2d_transpose_infer_precision") == 1
     assert hls4ml.model.flow.get_flow("vivado:init_layers").optimizers.count("vivado:fsic_conv2d_transpose_init") == 1
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# issue #14 item 4: adversarial cases for the ConvT's own Resource product (phase-major word layout) and line buffer
+# --------------------------------------------------------------------------------------------------------------------
+# id, k, s, padding, H, W, Cin, Cout, io_type, backend, strategy, reuse_factor -- RFs from each hls4ml Resource
+# variant the snapping can produce (rf_leq_nin: RF | n_in, RF == n_in, rf_gt_nin_rem0: RF = n_in*j, j | n_out), Cin /
+# Cout 1 and non-powers of two, k3s2 (M = 2) and k2s2 (M = 1). Inputs: all-0, all-max, all-min, random; weights all at
+# the quantizer's maximum for the '_wmax' cases. QKeras W5A8, 'auto' (exact) types: identical outputs.
+ADVERSARIAL = [
+    ("adv_k2s2_c1to1_stream_vitis_res_rf1_wmax", 2, 2, "valid", 3, 4, 1, 1, "io_stream", "Vitis", "Resource", 1),
+    ("adv_k3s2_c5to3_stream_vivado_res_rem0_rf60", 3, 2, "same", 3, 4, 5, 3, "io_stream", "Vivado", "Resource", 60),
+    ("adv_k3s2_c5to3_stream_vitis_res_leq_rf5", 3, 2, "same", 3, 4, 5, 3, "io_stream", "Vitis", "Resource", 5),
+    ("adv_k3s2_c5to3_stream_vitis_res_eq_rf20_wmax", 3, 2, "valid", 2, 3, 5, 3, "io_stream", "Vitis", "Resource", 20),
+    ("adv_k2s2_c6to7_stream_vivado_res_leq_rf2", 2, 2, "valid", 3, 3, 6, 7, "io_stream", "Vivado", "Resource", 2),
+    ("adv_k2s2_c6to7_stream_vitis_res_eq_rf6", 2, 2, "same", 2, 3, 6, 7, "io_stream", "Vitis", "Resource", 6),
+    ("adv_k2s2_c6to7_stream_vitis_res_rem0_rf42_wmax", 2, 2, "valid", 2, 3, 6, 7, "io_stream", "Vitis", "Resource", 42),
+    ("adv_k2s2_c3to1_par_vivado_res_eq_rf3", 2, 2, "valid", 3, 2, 3, 1, "io_parallel", "Vivado", "Resource", 3),
+    ("adv_k3s2_c1to6_par_vitis_res_rem0_rf24", 3, 2, "same", 2, 3, 1, 6, "io_parallel", "Vitis", "Resource", 24),
+    ("adv_k3s2_c2to6_stream_vitis_lat_rf1_wmax", 3, 2, "same", 3, 3, 2, 6, "io_stream", "Vitis", "Latency", 1),
+    ("adv_k3s2_c7to2_stream_vivado_lat_rf2", 3, 2, "valid", 2, 3, 7, 2, "io_stream", "Vivado", "Latency", 2),
+    ("adv_k2s2_c5to3_par_vitis_lat_rf1", 2, 2, "same", 2, 2, 5, 3, "io_parallel", "Vitis", "Latency", 1),
+]
+ADVERSARIAL_DEFAULT = 2  # the first rows run in the default suite, the rest with -m slow
+
+
+def _adversarial_params():
+    return [pytest.param(*c[1:], id=c[0], marks=() if i < ADVERSARIAL_DEFAULT else pytest.mark.slow)
+            for i, c in enumerate(ADVERSARIAL)]
+
+
+@pytest.mark.parametrize("k,s,padding,H,W,cin,cout,io_type,backend,strategy,rf", _adversarial_params())
+def test_adversarial_inputs_bit_exact(k, s, padding, H, W, cin, cout, io_type, backend, strategy, rf, request,
+                                      tmp_path):
+    rng = np.random.default_rng(11)
+    inp = tf.keras.Input((H, W, cin), name="x_in")
+    x = QActivation(quantized_bits(8, 2, alpha=1), name="qin")(inp)
+    ct = QConv2DTranspose(cout, k, strides=s, padding=padding, name="ct",
+                          kernel_quantizer=quantized_bits(5, 0, alpha=1), bias_quantizer=quantized_bits(8, 2, alpha=1))
+    model = tf.keras.Model(inp, ct(x))
+    kernel = np.ones(ct.kernel.shape) if "wmax" in request.node.callspec.id else rng.normal(0, 0.5, ct.kernel.shape)
+    ct.set_weights([kernel.astype("float32"), rng.normal(0, 2, cout).astype("float32")])
+    lim = 127 / 32  # ap_fixed<8,3> grid: -4 .. 127/32
+    X = np.stack([np.zeros((H, W, cin)), np.full((H, W, cin), lim), np.full((H, W, cin), -4.0),
+                  rng.integers(-128, 128, (H, W, cin)) / 32]).astype("float32")
+    y_ref = model.predict(X, verbose=0)
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend)
+    cfg["Model"]["Strategy"] = strategy
+    cfg["Model"]["ReuseFactor"] = rf
+    hm = hls4ml.converters.convert_from_keras_model(model, hls_config=cfg, io_type=io_type, backend=backend,
+                                                    output_dir=str(tmp_path / "prj"))
+    hm.compile()
+    assert hm.graph["ct"].get_attr("reuse_factor") == rf  # valid RFs only: the variant is the one named
+    y_hls = hm.predict(np.ascontiguousarray(X)).reshape(y_ref.shape)
+    assert np.any(y_ref[1] != y_ref[0]) and np.any(y_ref[3] != y_ref[0])
+    np.testing.assert_array_equal(y_hls, y_ref)

@@ -13,6 +13,8 @@ Modules:
 * ``fxp_batchnorm`` -- ``FxpBatchNorm`` as hls4ml's ``BatchNormalization`` with exact weights and types, and the
   optional fold pass;
 * ``argmax`` -- the ``ArgmaxHead`` Keras layer and its IR layer ``FsicArgmax``;
+* ``mult_binding`` -- ``hls.multiplier_binding``: conv / convT multiplies bound to DSP48 or LUT fabric (our product
+  classes in ``nnet_fsic_mult.h``, the late ``BindMultipliers`` template pass);
 * ``fixed`` -- fixed-point type arithmetic shared with :mod:`pipeline.hls.precision` (exact accumulator, type
   conversion);
 * ``errors`` -- :class:`UnsupportedLayerError`;

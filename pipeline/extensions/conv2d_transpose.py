@@ -3,12 +3,16 @@
 What this module holds (registered with hls4ml by :mod:`pipeline.extensions.registry`):
 
 * geometry helpers (pure Python, also used by the bench): :func:`output_size`, :func:`pad_before`, :func:`n_taps`,
-  :func:`phase_weights`, :func:`multiplies_per_output_pixel`;
+  :func:`phase_weights`, :func:`resource_word_order`, :func:`multiplies_per_output_pixel`;
 * the Keras v2 parser :func:`parse_conv2d_transpose` for ``Conv2DTranspose`` and ``QConv2DTranspose`` -> IR layer
   ``FsicConv2DTranspose`` (a name hls4ml itself does not use). Unsupported attributes raise
   :class:`UnsupportedLayerError` at conversion;
 * the IR layer :class:`FsicConv2DTranspose`. Its weights are stored *per stride phase* (see below), shape
-  ``(s_h*s_w, M_h*M_w*Cin, Cout)`` for Latency and ``(s_h*s_w, Cout, M_h*M_w*Cin)`` for Resource;
+  ``(s_h*s_w, M_h*M_w*Cin, Cout)`` for Latency (phase-major, hls4ml's DenseLatency order per phase) and, for
+  Resource, in the phase-major Resource *word* order of :func:`resource_word_order`, shape
+  ``(block_factor, s_h*s_w, RF)``: flat index ``(phase*RF + ir) + im*(s_h*s_w*RF)``, so that the kernel's
+  ``ARRAY_RESHAPE block factor=block_factor`` turns word ``phase*RF + ir`` into the weights of one ReuseLoop
+  iteration (one word per cycle);
 * optimizer passes :class:`InferConv2DTransposePrecision` (global, runs in the ``convert`` flow just before hls4ml's
   ``infer_precision_types``) and :class:`InitConv2DTranspose` (strategy / ReuseFactor validation and Resource weight
   layout, in the backend's ``init_layers`` flow);
@@ -101,6 +105,25 @@ def phase_weights(kernel: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
                     row = (m * mw + n) * cin
                     out[py * sw + px, row : row + cin, :] = kernel[ky, kx].T  # (Cin, Cout)
     return out
+
+
+def resource_word_order(phase_w: np.ndarray, rf: int) -> np.ndarray:
+    """Strategy Resource weight layout: per-phase matrices ``(P, n_in, n_out)`` (:func:`phase_weights`) -> the
+    phase-major Resource word order, shape ``(block_factor, P, RF)`` (C order = the flat C++ array).
+
+    ``out[im, phase, ir] = W_phase[o][i]`` with ``o*n_in + i = ir + im*RF`` (hls4ml's transposed Resource matrix
+    ``(n_out, n_in)``, read by ``dense_resource`` at ReuseLoop iteration ``ir``, MultLoop lane ``im``), i.e. flat index
+    ``(phase*RF + ir) + im*(P*RF)``. The kernel's ``ARRAY_RESHAPE block factor=block_factor`` (block length ``P*RF``)
+    packs flat elements ``w, w + P*RF, ...`` into word ``w``: word ``phase*RF + ir`` is exactly the ``block_factor``
+    weights one ReuseLoop iteration of one phase multiplies -- one ROM word per cycle, ``P*RF`` words.
+    ``RF`` must divide ``n_in*n_out`` (every ReuseFactor hls4ml's snapping produces does).
+    """
+    p, n_in, n_out = phase_w.shape
+    if (n_in * n_out) % rf:
+        raise ValueError(f"ReuseFactor {rf} does not divide n_in*n_out = {n_in * n_out}")
+    bf = n_in * n_out // rf
+    wt = np.transpose(phase_w, (0, 2, 1)).reshape(p, bf, rf)  # (P, n_out*n_in) row-major, split as [im][ir]
+    return np.ascontiguousarray(np.transpose(wt, (1, 0, 2)))
 
 
 def multiplies_per_output_pixel(layer) -> dict:
@@ -297,7 +320,8 @@ class InferConv2DTransposePrecision(OptimizerPass):
 
 
 class InitConv2DTranspose(OptimizerPass):
-    """Strategy + ReuseFactor (validated/snapped like hls4ml's Conv2D) and the Resource weight layout."""
+    """Strategy + ReuseFactor (validated/snapped like hls4ml's Conv2D) and the Resource weight layout
+    (:func:`resource_word_order`)."""
 
     def match(self, node):
         return isinstance(node, FsicConv2DTranspose) and not node.get_attr("_fsic_init_done", False)
@@ -309,10 +333,14 @@ class InitConv2DTranspose(OptimizerPass):
         if strategy == "resource":
             node.set_attr("strategy", "resource")
             model.config.backend.set_closest_reuse_factor(node, n_in, n_out)
+            rf = int(node.get_attr("reuse_factor"))
+            if (n_in * n_out) % rf:  # hls4ml's valid RFs always divide n_in*n_out; refuse rather than mis-lay
+                raise UnsupportedLayerError(node.name, node.get_attr("keras_class_name", LAYER_NAME), "ReuseFactor",
+                                            rf, f"a divisor of n_in*n_out = {n_in * n_out}")
             w = node.weights["weight"]
-            w.data = np.ascontiguousarray(np.transpose(w.data, (0, 2, 1)))  # (P, n_in, n_out) -> (P, n_out, n_in)
+            w.data = resource_word_order(w.data, rf)
             w.shape = list(w.data.shape)
-            node.set_attr("_weights_transposed", True)
+            node.set_attr("weight_layout_rf", rf)
         elif strategy == "latency":
             node.set_attr("strategy", "latency")
         else:
@@ -378,11 +406,18 @@ class Conv2DTransposeConfigTemplate(LayerConfigTemplate):
         mparams = dict(params)
         mparams["n_in"], mparams["n_out"] = n_in, n_out
         mparams["nzeros"] = 0  # phase matrices of k % s != 0 hold structural zeros in some phases only
-        mparams["product_type"] = node.model.config.backend.product_type(
+        from . import mult_binding
+
+        mparams["product_type"] = mult_binding.product_type(node, node.model.config.backend.product_type(
             node.get_input_variable().type.precision, node.get_weights("weight").type.precision
-        )
+        ))  # hls.multiplier_binding: our DSP / LUT-bound product class (mult_binding.py)
         if node.get_attr("strategy") == "resource":
             rf = int(params["reuse"])
+            if rf != node.get_attr("weight_layout_rf"):  # the weights were laid out for another RF
+                raise RuntimeError(f"{node.name}: ReuseFactor changed from {node.get_attr('weight_layout_rf')} to {rf} "
+                                   "after the Resource weight layout was written")
+            # informational only: the ConvT's Resource product is its own loop (convt_product_resource, the same
+            # index patterns on the phase-major word layout); the mult_config's `kernel` alias is not called
             mparams["dense_function"] = (
                 "nnet::DenseResource_rf_leq_nin" if rf <= n_in else "nnet::DenseResource_rf_gt_nin_rem0"
             )
@@ -423,4 +458,5 @@ __all__ = [
     "pad_before",
     "parse_conv2d_transpose",
     "phase_weights",
+    "resource_word_order",
 ]

@@ -7,6 +7,8 @@
 * config / function-call templates and C++ kernels (``register_template`` / ``register_source``) with every backend
   of :data:`BACKENDS`;
 * layer-init passes in the ``init_layers`` flow those backends run (``Backend.register_pass(flow=...)``);
+* late passes appended to another backend flow (``FLOW_PASSES``: the conv-block fusion, at the end of
+  ``vivado:specific_types``, after every pass that shapes a conv and before the templates);
 * global passes at a fixed position of hls4ml's ``convert`` flow (:func:`_insert_before`: the only place that touches
   hls4ml internals);
 * the Keras layer classes hls4ml must be able to deserialize (``ArgmaxHead``).
@@ -31,7 +33,7 @@ from hls4ml.model.flow import get_available_flows, get_flow
 from hls4ml.model.layers import layer_map, register_layer
 from hls4ml.model.optimizer.optimizer import optimizer_map, register_pass
 
-from . import argmax, conv2d_transpose, fxp_batchnorm
+from . import argmax, conv2d_transpose, fused_conv_block, fxp_batchnorm, mult_binding
 
 #: hls4ml backends the templates/kernels are registered with (Vitis reuses Vivado's layer-init flow).
 BACKENDS = ("Vivado", "Vitis")
@@ -48,6 +50,7 @@ KERAS_HANDLERS: dict[str, Callable] = {
 IR_LAYERS: dict[str, type] = {
     conv2d_transpose.LAYER_NAME: conv2d_transpose.FsicConv2DTranspose,
     argmax.LAYER_NAME: argmax.FsicArgmax,
+    fused_conv_block.LAYER_NAME: fused_conv_block.FsicFusedConvBlock,
 }
 #: template classes, registered with every backend of BACKENDS
 TEMPLATES: tuple[type, ...] = (
@@ -55,9 +58,15 @@ TEMPLATES: tuple[type, ...] = (
     conv2d_transpose.Conv2DTransposeFunctionTemplate,
     argmax.ArgmaxConfigTemplate,
     argmax.ArgmaxFunctionTemplate,
+    fused_conv_block.FusedConvBlockConfigTemplate,
+    fused_conv_block.FusedConvBlockFunctionTemplate,
+    # LAST: runs after every config / function template of a layer (a flow applies its passes in registration
+    # order): rewrites the product of bound Conv2D / PointwiseConv2D and adds nnet_fsic_mult.h (mult_binding.py)
+    mult_binding.BindMultipliers,
 )
 #: C++ kernels, copied into every project's ``firmware/nnet_utils/``
-SOURCES = tuple(str(m.NNET_DIR / h) for m in (conv2d_transpose, argmax) for h in m.HEADERS)
+SOURCES = tuple(str(m.NNET_DIR / h) for m in (conv2d_transpose, argmax, fused_conv_block, mult_binding)
+                for h in m.HEADERS)
 #: (name, pass class, the hls4ml pass of the 'convert' flow it must run before, why)
 CONVERT_PASSES: tuple[tuple[str, type, str, str], ...] = (
     (conv2d_transpose.PRECISION_PASS, conv2d_transpose.InferConv2DTransposePrecision, "infer_precision_types",
@@ -68,6 +77,11 @@ CONVERT_PASSES: tuple[tuple[str, type, str, str], ...] = (
 #: (name, pass class) run in the backends' layer-init flow (Strategy / ReuseFactor / weight layout)
 INIT_PASSES: tuple[tuple[str, type], ...] = (
     (conv2d_transpose.INIT_PASS, conv2d_transpose.InitConv2DTranspose),
+)
+#: (name, pass class, flow suffix): appended (public ``Backend.register_pass(flow=...)``) to the ``<backend>:<suffix>``
+#: flow each backend's default 'ip' flow requires (Vitis requires Vivado's ``specific_types``)
+FLOW_PASSES: tuple[tuple[str, type, str], ...] = (
+    (fused_conv_block.FUSE_PASS, fused_conv_block.FuseConvBlocks, fused_conv_block.FLOW),
 )
 #: builders of Keras layer classes that must exist (registered as Keras serializables) before models are loaded
 KERAS_LAYERS: tuple[Callable[[], type], ...] = (argmax.keras_layer_class,)
@@ -95,6 +109,11 @@ def register_all() -> None:
         for flow in _init_flows():
             backend = get_backend(flow.split(":")[0])
             for name, pass_cls in INIT_PASSES:
+                key = f"{backend.name.lower()}:{name}"
+                _register_once(optimizer_map, key, pass_cls, backend.register_pass, name, pass_cls, flow=flow)
+        for name, pass_cls, suffix in FLOW_PASSES:
+            for flow in _ip_flows(suffix):
+                backend = get_backend(flow.split(":")[0])
                 key = f"{backend.name.lower()}:{name}"
                 _register_once(optimizer_map, key, pass_cls, backend.register_pass, name, pass_cls, flow=flow)
         for be_name in BACKENDS:
@@ -137,6 +156,17 @@ def _init_flows() -> list[str]:
     for be_name in BACKENDS:
         for req in get_flow(f"{be_name.lower()}:apply_templates").requires:
             if req.endswith(":init_layers") and req in get_available_flows() and req not in flows:
+                flows.append(req)
+    return flows
+
+
+def _ip_flows(suffix: str) -> list[str]:
+    """The flows named ``<backend>:<suffix>`` that the default ('ip') flows of :data:`BACKENDS` require, e.g.
+    ``['vivado:specific_types']`` for Vivado and Vitis."""
+    flows: list[str] = []
+    for be_name in BACKENDS:
+        for req in get_flow(f"{be_name.lower()}:ip").requires:
+            if req.endswith(f":{suffix}") and req not in flows:
                 flows.append(req)
     return flows
 

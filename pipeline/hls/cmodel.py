@@ -220,11 +220,13 @@ def first_divergence(hls_model, keras_model, images_u8, log: Path) -> dict | Non
     names = [n.name for n in hls_model.get_layers() if n.get_attr("function_cpp", None)]
     knames = {layer.name for layer in keras_model.layers}
     names = [n for n in names if n in knames]
+    # a fused conv block (hls.fuse_conv_blocks) is named after its conv but outputs what the Keras ReLU outputs
+    kname = {n: (hls_model.graph[n].get_attr("fsic_fused") or {}).get("relu", n) for n in names}
     _, tr = predict_csim(hls_model, images_u8, workers=1, trace_layers=names)
-    yk = keras_layer_outputs(keras_model, csim_input(images_u8), names)
+    yk = keras_layer_outputs(keras_model, csim_input(images_u8), [kname[n] for n in names])
     for n in names:
         a = tr[n].reshape(tr[n].shape[0], -1)
-        b = np.asarray(yk[n], np.float64).reshape(a.shape[0], -1)
+        b = np.asarray(yk[kname[n]], np.float64).reshape(a.shape[0], -1)
         if a.shape != b.shape:
             return {"layer": n, "reason": f"shape {a.shape} vs {b.shape}"}
         if not np.array_equal(a, b):

@@ -98,13 +98,14 @@ def hls_config_for(config, model) -> dict:
 
     h = config["hls"]
     names = [layer.name for layer in model.layers]
-    for name in h.get("reuse_factors") or {}:
-        if name not in names:
-            import difflib
+    for key in ("reuse_factors", "multiplier_bindings"):
+        for name in h.get(key) or {}:
+            if name not in names:
+                import difflib
 
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UserError(f"hls.reuse_factors.{name}: no layer of that name in the model{hint}")
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise UserError(f"hls.{key}.{name}: no layer of that name in the model{hint}")
     types = derive(model, h.get("precision_overrides") or {})
     cfg = {
         "Model": {
@@ -123,6 +124,11 @@ def hls_config_for(config, model) -> dict:
             lc["ReuseFactor"] = int(rfs[layer.name])
         if layer.__class__.__name__ == "FxpBatchNorm" and h.get("fold_batchnorm"):
             lc["FsicFold"] = True
+        if layer.__class__.__name__ in ("QConv2D", "QConv2DTranspose") and h.get("fuse_conv_blocks"):
+            lc["FsicFuse"] = True  # conv -> BN -> ReLU as one process (pipeline/extensions/fused_conv_block.py)
+        binding = multiplier_binding(config, layer)
+        if binding:
+            lc["FsicMultBinding"] = binding  # DSP / LUT-bound product class (pipeline/extensions/mult_binding.py)
         cfg["LayerName"][layer.name] = lc
         if layer.__class__.__name__ in ("QConv2D", "QConv2DTranspose"):
             # hls4ml splits the layer's (linear) activation into '<name>_linear'; give it the exact result type so
@@ -130,6 +136,21 @@ def hls_config_for(config, model) -> dict:
             res = lc["Precision"]["result"]
             cfg["LayerName"][layer.name + "_linear"] = {"Precision": {"result": res}, "Trace": False}
     return cfg
+
+
+#: Keras layers whose multiplies hls.multiplier_binding binds (-> Conv2D / PointwiseConv2D / FsicConv2DTranspose /
+#: FsicFusedConvBlock; docs/hls.md#multiplier-binding)
+BOUND_KERAS_CLASSES = ("QConv2D", "Conv2D", "QConv2DTranspose", "Conv2DTranspose")
+
+
+def multiplier_binding(config, layer) -> str | None:
+    """'dsp' / 'lut' for a conv / convT layer (``hls.multiplier_bindings`` first, then ``hls.multiplier_binding``);
+    None for other layers and for an unresolved 'auto' (:func:`convert` resolves it first; unresolved, HLS chooses)."""
+    if layer.__class__.__name__ not in BOUND_KERAS_CLASSES:
+        return None
+    h = config["hls"]
+    b = (h.get("multiplier_bindings") or {}).get(layer.name, h.get("multiplier_binding"))
+    return b if b in ("dsp", "lut") else None
 
 
 def _hls4ml_convert(model, hcfg, config, output_dir):
@@ -166,6 +187,8 @@ def _mults(node) -> int:
         return int(node.get_attr("out_height") * node.get_attr("out_width") * n_in * n_out)
     if cls == "BatchNormalization":
         return int(np.prod(node.get_output_variable().shape))
+    if cls == "FsicFusedConvBlock":  # conv MACs + the BatchNorm multiplies of its epilogue
+        return int(node.get_attr("fsic_multiplies"))
     return 0
 
 
@@ -191,6 +214,8 @@ def layer_table(hls_model) -> list[dict]:
             "multiplies": _mults(node),
             "stream_bits": int(shape[-1] * bits) if shape else bits,
         })
+        if node.get_attr("fsic_fused"):  # a fused conv block: the Keras conv / BN / ReLU layers it replaces
+            rows[-1]["fused"] = dict(node.get_attr("fsic_fused"))
     return rows
 
 
@@ -267,12 +292,18 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
     """Convert the trained W5A8 model; write the project to ``<build_dir>/hls/`` (atomically: built in a temporary
     directory inside the build dir, then renamed). ``model``: a Keras model to use instead of the configured file;
     ``output_head``: 'logits' / 'argmax' (default ``hls.output_head``)."""
-    from ..hw.budget import resolved_config
+    from ..hw.budget import resolve_bindings, resolved_config, with_bindings
+    from . import fifo_depths
 
     head = output_head or config["hls"]["output_head"]
-    config, auto = resolved_config(config)  # hls.reuse_factor: auto -> per-layer RFs (docs/budget.md#auto)
+    bind_mode = config["hls"].get("multiplier_binding")
+    # hls.reuse_factor: auto -> per-layer RFs (docs/budget.md#auto); bindings below, on the model converted
+    config, auto = resolved_config(config, bindings=False)
     if model is None:
         model = load_keras_model(config)
+    fifo_plan = fifo_depths.plan(config, model)  # the estimate's FIFO depths (before prepare_model re-calls layers)
+    if bind_mode == "auto":  # hls.multiplier_binding: auto -> per-layer (docs/hls.md#multiplier-binding)
+        config = with_bindings(config, resolve_bindings(config, fifo_depths._sizing_model(model)))
     model = prepare_model(model, head)
     hcfg = hls_config_for(config, model)
     bd = BuildDir.of(config)
@@ -280,8 +311,10 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
     try:
         hm = _hls4ml_convert(model, hcfg, config, tmp / "prj")
         check_no_auto(hm)
+        fifos = fifo_depths.apply(hm, fifo_plan)  # STREAM pragmas = the plan (hls.fifo_depths, docs/hls.md)
         if write:
             hm.write()
+            fifo_depths.write_report(tmp / "prj", hm.config.get_project_name(), fifos)  # read back + fifo_depths.json
             (tmp / "prj" / "layers.json").write_text(json.dumps(layer_table(hm), indent=1) + "\n")
             (tmp / "prj" / "interface.json").write_text(json.dumps(interface(hm, config), indent=2) + "\n")
             (tmp / "prj" / "hls_config.json").write_text(json.dumps(hcfg, indent=1, default=str) + "\n")
@@ -289,6 +322,9 @@ def convert(config, model=None, output_head=None, write=True) -> Conversion:
                 {"mode": "auto" if auto else "config", **(auto or {}),
                  "reuse_factors": {k: v.get("ReuseFactor") for k, v in hcfg["LayerName"].items()
                                    if "ReuseFactor" in v}}, indent=1) + "\n")
+            (tmp / "prj" / "binding.json").write_text(json.dumps(
+                {"mode": bind_mode, "bindings": {k: v["FsicMultBinding"] for k, v in hcfg["LayerName"].items()
+                                                 if "FsicMultBinding" in v}}, indent=1) + "\n")
             test_hook("convert:before-swap")
             swap_dir(tmp / "prj", bd.hls)
         hm.config.config["OutputDir"] = str(bd.hls)

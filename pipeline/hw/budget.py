@@ -13,6 +13,9 @@
   slowest; the target is ``target.frame_interval_ms`` / ``cycles_at``, or, when neither is set, the fastest interval
   whose design fits the budget (binary search over the achievable intervals, with the full estimate incl. FIFO
   sizing at every step).
+* :func:`resolve_bindings` -- per-layer multiplier bindings for ``hls.multiplier_binding: auto`` (the estimator's
+  greedy DSP assignment within USER_PRJ0's DSP budget), resolved after the reuse factors; :func:`resolved_config`
+  does both, :func:`assess` reports them (``multiplier_binding``).
 
 Every figure here is an estimate (:mod:`pipeline.hw.estimator`); vendor numbers come from ``estimate --synth`` /
 ``import-report``.
@@ -25,7 +28,7 @@ import math
 from functools import lru_cache
 
 from ..errors import UserError
-from .estimator import estimate, layer_specs, valid_reuse_factors
+from .estimator import dsp_budget_for, estimate, layer_cycles, layer_specs, valid_reuse_factors
 from .parts import part_capacity
 
 RESOURCES = ("LUT", "FF", "BRAM36", "DSP")
@@ -132,10 +135,8 @@ def _tunable(rows) -> list[dict]:
 
 
 def cycles_at(r: dict, rf: int) -> int:
-    if r["kind"] == "conv":
-        return r["px_in"] * rf
-    if r["kind"] == "convt":
-        return r["px_in"] + r["px_out"] * rf
+    if r["kind"] in ("conv", "convt"):  # a fused block's epilogue included (estimator.pixel_ii)
+        return layer_cycles(r, rf)
     return r["pixels"] * rf  # bn: one pixel every RF cycles
 
 
@@ -266,13 +267,53 @@ def _resolve(config, model) -> dict:
                    f"(binary search, {len(trail)} estimates)"}
 
 
-def resolved_config(config, model=None) -> tuple[dict, dict | None]:
-    """``config`` with ``hls.reuse_factor: auto`` replaced by explicit per-layer RFs (model-level RF 1), and the
-    resolution record; unchanged (and None) for a numeric RF."""
-    if config["hls"]["reuse_factor"] != AUTO:
-        return config, None
-    info = resolve_reuse_factors(config, model)
-    return with_reuse_factors(config, info["reuse_factors"]), info
+def resolved_config(config, model=None, bindings: bool = True) -> tuple[dict, dict | None]:
+    """``config`` as it is converted: ``hls.reuse_factor: auto`` replaced by explicit per-layer RFs (model-level RF
+    1), then (``bindings``) ``hls.multiplier_binding: auto`` by explicit per-layer bindings (:func:`resolve_bindings`,
+    at those RFs); and the RF resolution record (None for a numeric RF). Unchanged when neither is 'auto'."""
+    info = None
+    if config["hls"]["reuse_factor"] == AUTO:
+        info = resolve_reuse_factors(config, model)
+        config = with_reuse_factors(config, info["reuse_factors"])
+    if bindings and config["hls"].get("multiplier_binding") == AUTO:
+        config = with_bindings(config, resolve_bindings(config, model))
+    return config, info
+
+
+# --- hls.multiplier_binding: auto -------------------------------------------------------------------------------------
+def resolve_bindings(config, model=None) -> dict:
+    """``hls.multiplier_binding: auto`` -> ``{layer: 'dsp' | 'lut'}`` for every conv / convT layer: the estimator's
+    greedy choice (:func:`pipeline.hw.estimator.assign_bindings`: most LUTs saved per DSP first, within USER_PRJ0's
+    DSP budget) at the config's (numeric or already resolved) reuse factors. Deterministic in the config."""
+    if config["hls"].get("multiplier_binding") != AUTO:
+        raise ValueError("resolve_bindings needs hls.multiplier_binding: auto")
+    if config["hls"]["reuse_factor"] == AUTO:
+        config = with_reuse_factors(config, resolve_reuse_factors(config, model)["reuse_factors"])
+    if model is None:
+        return dict(_bindings_cached(_key(config)))
+    return _resolve_bindings(config, model)
+
+
+@lru_cache(maxsize=8)
+def _bindings_cached(key: str) -> tuple:
+    return tuple(_resolve_bindings(json.loads(key), None).items())
+
+
+def _resolve_bindings(config, model) -> dict:
+    from .estimator import apply_bindings
+
+    rows, _ = layer_specs(config, model)
+    return apply_bindings(config, rows)[1]
+
+
+def with_bindings(config, bindings: dict) -> dict:
+    """``config`` with explicit per-layer bindings (the user's own ``hls.multiplier_bindings`` win) and the model-level
+    mode 'lut' for any layer not named (none of the conv / convT layers is left out)."""
+    cfg = copy.deepcopy(config)
+    explicit = dict(config["hls"].get("multiplier_bindings") or {})
+    cfg["hls"]["multiplier_binding"] = "lut"
+    cfg["hls"]["multiplier_bindings"] = dict(sorted({**bindings, **explicit}.items()))
+    return cfg
 
 
 # --- the estimate judged against USER_PRJ0 ----------------------------------------------------------------------------
@@ -283,6 +324,14 @@ def assess(config, model=None) -> dict:
     ``fits_part`` against the whole part."""
     cfg, auto = resolved_config(config, model)
     res = estimate(cfg, model=model)
+    mode = config["hls"].get("multiplier_binding")
+    res["multiplier_binding"] = {
+        **res["multiplier_binding"], "mode": mode,
+        "dsp_budget": round(dsp_budget_for(config), 1) if mode == AUTO else None,
+        "dsp_layers": sorted(n for n, b in res["multiplier_binding"]["bindings"].items() if b == "dsp"),
+        "how": ("greedy: most LUTs saved per DSP first, within USER_PRJ0's DSP budget, at the chosen reuse factors "
+                "(the reuse-factor search estimates every candidate with its own auto bindings)") if mode == AUTO
+        else "from the config"}
     bud = budget(config)
     res["fits_part"] = res["fits"]
     res["budget"] = bud

@@ -13,7 +13,9 @@ fitted Vivado / csynth ratios, memories as they are, FIFOs by what Vivado builds
 
 - ReuseFactor: snapped to the closest valid one exactly as hls4ml does (``n_in*n_out % RF == 0`` ...).
 - Multipliers of a conv (k x k or kh x kw) / convT / dense: ``n_in*n_out / RF`` (BatchNorm: ``ceil(C / RF)``). A
-  multiply goes to a DSP48E1 when both operands are at least ``DSP_MIN_BITS`` wide, otherwise to LUTs.
+  multiply goes to a DSP48E1 when both operands are at least ``DSP_MIN_BITS`` wide, otherwise to LUTs -- unless
+  ``hls.multiplier_binding`` binds the conv / convT multiplies ('lut' / 'dsp', or 'auto': :func:`assign_bindings`
+  fills USER_PRJ0's DSP budget, most LUTs saved per DSP first; applied to the rows by :func:`apply_bindings`).
 - Strategy Resource (weights in a ROM, our U-Net): ``a*b`` LUT per LUT multiplier plus its accumulator; one weight
   ROM per layer, ``RF`` deep and ``mults * w_bits`` wide; <= ``ROM_LUT_MAX_DEPTH`` deep -> LUT ROM, else BRAM18.
   Strategy Latency (constant weights, every calibration point): zero weights vanish; fitted costs per DSP-bound
@@ -41,6 +43,7 @@ from .parts import BRAM18_SHAPES, PARTS, part_capacity  # noqa: F401  (PARTS re-
 
 # --- constants (docs/estimate.md "The model" says where each comes from) ----------------------------------------------
 # Rules (not fitted):
+DSP48_A_BITS, DSP48_B_BITS = 25, 18  # DSP48E1 multiplier operands (7 Series DSP48E1 user guide UG479)
 DSP_MIN_BITS = 10  # both operands >= this -> DSP48E1, else LUTs (16x16 and 16-bit-typed weights -> DSP in every
 #                    16-bit point; 8x8, 6x6, 4-bit x N -> LUT in LeNet-5, Liu, HGQ2)
 LUT_PER_BITPROD = 1.0  # HLS LUTs of an a x b multiplier with a variable (ROM-fed, Strategy Resource) weight: a*b
@@ -146,16 +149,36 @@ def fifo_cost(depth: int, bits: int, channels: int, aggregate: bool = True, fit:
     return {"LUT": round(lut), "FF": round(ff), "BRAM18": n * bram18_for(depth, w)}
 
 
-def mult_cost(a_bits: int, b_bits: int, n: int, constant_weights: bool = False, fit: dict | None = None) -> dict:
-    """``n`` multipliers of ``a_bits`` x ``b_bits`` (HLS-estimate equivalent). DSP48E1 when both operands are at
-    least ``DSP_MIN_BITS`` wide, else LUTs. Constant weights (Strategy Latency): the fitted costs per multiplier
-    (DSP-bound: a fitted fraction gets a DSP, the rest become shift/add logic) or per nonzero LUT-bound product,
-    which include the adder tree. Variable (ROM-fed) weights: ``a*b`` LUT and ``a+b`` FF (rule, not measured)."""
+def dsp48_per_mult(a_bits: int, b_bits: int) -> int:
+    """DSP48E1s of one ``a_bits`` x ``b_bits`` multiply bound to DSP (``hls.multiplier_binding``): one for operands
+    within its 25 x 18 two's-complement multiplier (UG479; W5 x A8 and the 8 x 16 BatchNorm epilogue fit), else one
+    per 25 x 18 partial product (a rule, no calibration point binds a wider multiply)."""
+    big, small = max(a_bits, b_bits), min(a_bits, b_bits)
+    return 1 if big <= DSP48_A_BITS and small <= DSP48_B_BITS else \
+        math.ceil(big / DSP48_A_BITS) * math.ceil(small / DSP48_B_BITS)
+
+
+def mult_cost(a_bits: int, b_bits: int, n: int, constant_weights: bool = False, fit: dict | None = None,
+              binding: str | None = None) -> dict:
+    """``n`` multipliers of ``a_bits`` x ``b_bits`` (HLS-estimate equivalent). ``binding`` None (what HLS does by
+    itself, every calibration point): DSP48E1 when both operands are at least ``DSP_MIN_BITS`` wide, else LUTs.
+    ``'dsp'`` / ``'lut'`` (``hls.multiplier_binding``, the pragma forces it): DSP48E1 resp. LUTs whatever the widths.
+    Constant weights (Strategy Latency): the fitted costs per multiplier (DSP-bound: a fitted fraction gets a DSP,
+    the rest become shift/add logic -- all of them when bound) or per nonzero LUT-bound product, which include the
+    adder tree. Variable (ROM-fed) weights: DSP-bound 1 DSP (:func:`dsp48_per_mult`) plus the calibrated LUT / FF per
+    DSP multiplier (``LUT_PER_DSP_MULT`` / ``FF_PER_DSP_MULT``, fitted on the 16-bit calibration points, adder tree
+    included); LUT-bound ``a*b`` LUT and ``a+b`` FF (rule, not measured) -- the caller adds its accumulator."""
     f = FIT if fit is None else fit
     if n <= 0:
         return {"DSP": 0, "LUT": 0, "FF": 0, "mapping": "-"}
-    if min(a_bits, b_bits) >= DSP_MIN_BITS:
-        dsp = round(n * f["DSP_CONST_FRACTION"]) if constant_weights else n
+    if binding not in (None, "dsp", "lut"):
+        raise ValueError(f"multiplier binding must be 'dsp', 'lut' or None, got {binding!r}")
+    to_dsp = min(a_bits, b_bits) >= DSP_MIN_BITS if binding is None else binding == "dsp"
+    if to_dsp:
+        if binding == "dsp":
+            dsp = n * dsp48_per_mult(a_bits, b_bits)
+        else:
+            dsp = round(n * f["DSP_CONST_FRACTION"]) if constant_weights else n
         return {"DSP": dsp, "LUT": round(n * f["LUT_PER_DSP_MULT"]), "FF": round(n * f["FF_PER_DSP_MULT"]),
                 "mapping": "DSP48E1"}
     if constant_weights:
@@ -202,21 +225,23 @@ def _mac_layer(spec: dict, row: dict, strategy: str, f: dict) -> None:
         n_in, n_out, phases = math.ceil(k / s) ** 2 * cin, cout, s * s
     else:
         n_in, n_out, phases = kh * kw * cin, cout, 1
-    rf = snap_reuse_factor(n_in, n_out, int(spec.get("rf", 1)))
-    if const_w:  # hls4ml's multiplier limit; LUT-bound constant products become adders that RF does not share (Liu)
-        nonzero = n_in * n_out - int(spec.get("n_zeros", 0))
-        mults = math.ceil(nonzero / rf) if min(wb, ab) >= DSP_MIN_BITS else nonzero
-    else:
-        mults = n_in * n_out // rf
-    row.update(rf=rf, rf_requested=int(spec.get("rf", 1)), n_in=n_in, n_out=n_out, mults=mults)
-    mc = mult_cost(wb, ab, mults, const_w, f)
+    # a strided transposed conv under Latency: the kernel selects the phase's constant weights with a mux
+    # (nnet_conv2d_transpose.h convt_product_latency), so its ceil(n_in*n_out / RF) multipliers (hls4ml's
+    # multiplier_limit, RF not snapped under Latency) see variable weights, plus the phase-select logic
+    convt_mux = const_w and kind == "convt" and phases > 1
+    rf = int(spec.get("rf", 1)) if convt_mux else snap_reuse_factor(n_in, n_out, int(spec.get("rf", 1)))
+    nonzero = n_in * n_out - int(spec.get("n_zeros", 0)) if const_w and not convt_mux else n_in * n_out
+    mb = {"w_bits": wb, "a_bits": ab, "acc_bits": acc, "const": const_w and not convt_mux, "products": nonzero,
+          "rf": rf, "binding": spec.get("binding")}  # what rebind_row needs (hls.multiplier_binding)
+    mc = _mult_block(mb, mb["binding"], f)
+    mults = mc["mults"]
+    row.update(rf=rf, rf_requested=int(spec.get("rf", 1)), n_in=n_in, n_out=n_out, mults=mults, mult_block=mb)
     row.update(mapping=mc["mapping"], DSP=mc["DSP"], LUT=mc["LUT"], FF=mc["FF"], weight_bits=n_in * n_out * phases * wb)
+    if convt_mux:  # phase select: at most one LUT6 per weight bit (a function of the phase bits)
+        row["LUT"] += n_in * n_out * wb
     if not const_w:
         row["LUT"] += LAYER_LUT
         row["FF"] += LAYER_FF
-        if mc["mapping"] == "LUT":  # a DSP48E1 accumulates in its own post-adder
-            row["LUT"] += mults * acc
-            row["FF"] += mults * acc
         rc = rom_cost(rf * phases, mults * wb)
         row["LUT"] += rc["LUT"]
         row["BRAM18"] += rc["BRAM18"]
@@ -228,6 +253,136 @@ def _mac_layer(spec: dict, row: dict, strategy: str, f: dict) -> None:
     else:  # dense: reads its input tokens, then the adder tree (calibration: interval = tokens + a few cycles)
         row["cycles"] = int(spec.get("in_tokens", 1)) * rf + round(f["DENSE_PIPE_CYCLES"])
         row["macs"] = n_in * n_out
+
+
+def _mult_block(mb: dict, binding: str | None, f: dict) -> dict:
+    """The multipliers of a conv / convT / dense row (``mult_block``: operand / accumulator widths, constant weights,
+    products, RF) under ``binding``: their count (constant weights: hls4ml's multiplier limit ``ceil(products / RF)``
+    when DSP-bound, else every nonzero product -- LUT-bound constant products become adders that RF does not share,
+    Liu), :func:`mult_cost`, and for ROM weights the accumulator adder of every LUT-bound multiplier (``acc_bits``
+    LUT + FF each; a DSP48E1 accumulates in its post-adder -- the calibrated per-DSP cost includes the adder)."""
+    wb, ab, const_w, products, rf = mb["w_bits"], mb["a_bits"], mb["const"], mb["products"], mb["rf"]
+    to_dsp = min(wb, ab) >= DSP_MIN_BITS if binding is None else binding == "dsp"
+    mults = (math.ceil(products / rf) if to_dsp else products) if const_w else math.ceil(products / rf)
+    mc = mult_cost(wb, ab, mults, const_w, f, binding)
+    if not const_w and mc["mapping"] == "LUT":
+        mc["LUT"] += mults * mb["acc_bits"]
+        mc["FF"] += mults * mb["acc_bits"]
+    return {**mc, "mults": mults}
+
+
+#: estimator rows whose multiplies ``hls.multiplier_binding`` binds (the generated Conv2D / PointwiseConv2D /
+#: FsicConv2DTranspose / FsicFusedConvBlock processes: pipeline/extensions/mult_binding.py)
+BINDABLE_KINDS = ("conv", "convt")
+
+
+def rebind_row(row: dict, binding: str | None, fit: dict | None = None) -> dict:
+    """A copy of a conv / convT row (:func:`compute_layer`) with its multipliers bound to ``binding`` ('dsp' |
+    'lut' | None = HLS's own choice): the multiplier + accumulator cost swapped, everything else (control, weight
+    ROM, line buffer, cycles) kept. A fused block's epilogue multipliers (``row['epilogue']``) are rebound too: exactly
+    when the epilogue records its operand widths (``scale_bits`` / ``in_bits``), else (DSP) one DSP48E1 each with no
+    LUTs credited."""
+    f = FIT if fit is None else fit
+    out = dict(row)
+    mb = row["mult_block"]
+    old, new = _mult_block(mb, mb["binding"], f), _mult_block(mb, binding, f)
+    for k in ("DSP", "LUT", "FF"):
+        out[k] = row[k] - old[k] + new[k]
+    out.update(mults=new["mults"], mapping=new["mapping"], mult_block={**mb, "binding": binding},
+               binding=binding or "rule")
+    epi = row.get("epilogue")
+    if epi and not ("scale_bits" in epi and "in_bits" in epi):
+        # operand widths not recorded: count one DSP48E1 per epilogue multiplier when bound to DSP (the 8-bit scale x
+        # the conv result fit a 25 x 18 multiplier) and credit no LUTs -- the budget never misses a bound DSP
+        add = int(epi.get("mults", 0)) if binding == "dsp" and epi.get("mapping") == "LUT" else 0
+        out["epilogue"] = {**epi, "binding": binding, "DSP": epi["DSP"] - epi.get("dsp_added", 0) + add,
+                           "dsp_added": add}
+        out["DSP"] += add - epi.get("dsp_added", 0)
+    elif epi:
+        n, const_w = int(epi["mults"]), bool(epi.get("const", False))
+        e_old = mult_cost(epi["scale_bits"], epi["in_bits"], n, const_w, f, epi.get("binding"))
+        e_new = mult_cost(epi["scale_bits"], epi["in_bits"], n, const_w, f, binding)
+        out["epilogue"] = {**epi, "binding": binding, "mapping": e_new["mapping"],
+                           **{k: epi[k] - e_old[k] + e_new[k] for k in ("DSP", "LUT", "FF")}}
+        for k in ("DSP", "LUT", "FF"):
+            out[k] += e_new[k] - e_old[k]
+    return out
+
+
+def binding_options(row: dict, fit: dict | None = None) -> dict:
+    """``{'lut': row, 'dsp': row}``: the row under either binding, ``lut_saved``: the LUTs a DSP binding saves
+    (Vivado-synthesis equivalent, as the budget), and ``dsp_used``: the DSP48E1s it takes -- counted as they are bound,
+    one per multiply, not scaled by the fitted Vivado / csynth DSP ratio (< 1: fitted on constant-weight designs,
+    where Vivado folds some DSP multiplies into logic; a bound multiply of a ROM-fed weight does not fold, and the
+    part has 220 DSP48E1s whatever the ratio)."""
+    f = FIT if fit is None else fit
+    lut, dsp = rebind_row(row, "lut", f), rebind_row(row, "dsp", f)
+    return {"lut": lut, "dsp": dsp, "lut_saved": (lut["LUT"] - dsp["LUT"]) * f["VIVADO_RATIO_LUT"],
+            "dsp_used": dsp["DSP"] - lut["DSP"]}
+
+
+def assign_bindings(rows: list[dict], dsp_budget: float, fixed: dict | None = None,
+                    fit: dict | None = None) -> dict:
+    """``hls.multiplier_binding: auto``: ``{layer: 'dsp' | 'lut'}`` for every bindable row (:data:`BINDABLE_KINDS`).
+    Greedy: the layers in decreasing order of LUTs saved per DSP (ties: more LUTs saved first, then by name), each
+    put on DSPs if its DSPs still fit ``dsp_budget`` (DSP48E1s as bound, :func:`binding_options`; the DSPs of every
+    other row -- non-bindable rows and the ``fixed`` per-layer bindings -- are taken from it first), else left on
+    LUTs; a layer that saves no LUTs stays on LUTs. Deterministic in its inputs."""
+    f = FIT if fit is None else fit
+    fixed = dict(fixed or {})
+    out, cands, used = {}, [], 0.0
+    for r in rows:
+        if r["kind"] in BINDABLE_KINDS and "mult_block" in r:
+            if r["name"] in fixed:
+                out[r["name"]] = fixed[r["name"]]
+                used += rebind_row(r, fixed[r["name"]], f)["DSP"]
+                continue
+            o = binding_options(r, f)
+            used += o["lut"]["DSP"]
+            out[r["name"]] = "lut"
+            if o["lut_saved"] > 0 and o["dsp_used"] > 0:
+                cands.append((o["lut_saved"] / o["dsp_used"], o["lut_saved"], r["name"], o["dsp_used"]))
+        else:
+            used += r.get("DSP", 0)
+    left = float(dsp_budget) - used
+    for _ratio, _saved, name, dsp in sorted(cands, key=lambda c: (-c[0], -c[1], c[2])):
+        if dsp <= left + 1e-9:
+            out[name] = "dsp"
+            left -= dsp
+    return out
+
+
+def bindings_of(config) -> tuple[str | None, dict]:
+    """(mode, explicit per-layer bindings) of a build config (``hls.multiplier_binding`` / ``_bindings``); mode None
+    when the config has no such key."""
+    h = config["hls"]
+    return h.get("multiplier_binding"), dict(h.get("multiplier_bindings") or {})
+
+
+def dsp_budget_for(config) -> float:
+    """The DSPs ``auto`` may fill: USER_PRJ0's DSP budget (:func:`pipeline.hw.budget.budget`), divided by the
+    calibrated upper-bound factor when ``target.fit_at`` is 'upper'."""
+    from .budget import budget, upper_factors
+
+    avail = float(budget(config)["available"]["DSP"])
+    if config.get("target", {}).get("fit_at") == "upper":
+        avail /= upper_factors()["DSP"]
+    return max(0.0, avail)
+
+
+def apply_bindings(config, rows: list[dict]) -> tuple[list[dict], dict]:
+    """The rows with ``hls.multiplier_binding`` applied (every bindable row bound; ``auto`` resolved by
+    :func:`assign_bindings` against :func:`dsp_budget_for`) and ``{layer: binding}``."""
+    mode, explicit = bindings_of(config)
+    if mode is None:  # a config without the key (hand-made): HLS's own choice, as before the key existed
+        return rows, {}
+    names = [r["name"] for r in rows if r["kind"] in BINDABLE_KINDS and "mult_block" in r]
+    if mode == "auto":
+        chosen = assign_bindings(rows, dsp_budget_for(config), fixed=explicit)
+    else:
+        chosen = {n: explicit.get(n, mode) for n in names}
+    out = [rebind_row(r, chosen[r["name"]]) if r["name"] in chosen else r for r in rows]
+    return out, {n: chosen[n] for n in names}
 
 
 def _conv_geometry(spec: dict, row: dict, kernel: tuple, const_w: bool, f: dict) -> None:
@@ -328,6 +483,10 @@ class _SpecBuilder:
                     self.consumers[il.name] = self.consumers.get(il.name, 0) + 1
         self.out_of: dict[str, list] = {}  # keras layer -> FIFO names available to readers (after clone)
         self.bits_of: dict[str, int] = {}
+        # hls.fuse_conv_blocks: conv -> (bn, relu) chains the converter fuses into one process
+        self.fused = fused_chains(model) if (config["hls"].get("fuse_conv_blocks")
+                                             and config["hls"]["io_type"] == "io_stream") else {}
+        self.absorbed = {n for bn_relu in self.fused.values() for n in bn_relu}
 
     def take(self, name):
         return self.out_of[name].pop(0)
@@ -342,7 +501,7 @@ class _SpecBuilder:
         if n > 1:
             hh, ww, cc = hwc
             outs = self.g.add(f"{name}_clone", "clone", fifos_single, n_out=n, pixels=hh * ww, width=cc * bits,
-                              out_pixels=hh * ww, channels=cc, bits=bits)
+                              out_pixels=hh * ww, out_row=ww, channels=cc, bits=bits)
             self.add_row({"name": f"{name}_clone", "kind": "clone", "in_hw": (hh, ww), "cin": cc, "a_bits": bits})
             self.out_of[name] = list(outs)
         else:
@@ -351,6 +510,8 @@ class _SpecBuilder:
 
     def layer(self, lay):
         cls, name = lay.__class__.__name__, lay.name
+        if name in self.absorbed:  # the BatchNorm / ReLU of a fused conv block: inside the conv's process
+            return
         if cls == "InputLayer":
             hh, ww, cc = _shape(lay.output)
             f = self.g.add(name, "source", pixels=hh * ww, width=cc * self.ibits, out_pixels=hh * ww, channels=cc,
@@ -388,9 +549,32 @@ class _SpecBuilder:
         row = self.add_row({"name": name, "kind": "conv", "in_hw": (hi, wi), "out_hw": (ho, wo), "cin": ci,
                             "cout": co, "k": k, "pad": pad, "rf": rf, "w_bits": self.wbits, "a_bits": ain,
                             "acc_bits": ain + self.wbits + 8}, self.strategy)
-        f = self.g.add(name, "conv", [src], h=hi + pad, w=wi + pad, k=k, ii=row["rf"], lat=row["rf"] + 4,
-                       width=co * self.abits, out_pixels=ho * wo, channels=co, bits=self.abits)
-        self.publish(name, f, (ho, wo, co), 16 if not self.quantized else self.abits + 8)  # accum-width to BN
+        epi = self.epilogue(lay, row, ain)
+        f = self.g.add(name, "conv", [src], h=hi + pad, w=wi + pad, k=k, ii=row["rf"] + epi, lat=row["rf"] + 4 + epi,
+                       width=co * self.abits, out_pixels=ho * wo, out_row=wo, channels=co, bits=self.abits)
+        self.publish_conv(name, f, (ho, wo, co))
+
+    def epilogue(self, lay, row, ain) -> int:
+        """A fused conv block (``hls.fuse_conv_blocks``): add the BatchNorm + ReLU epilogue to the conv's row
+        (:func:`fused_epilogue`); returns its extra pipeline latency in cycles (0 when not fused)."""
+        if lay.name not in self.fused:
+            return 0
+        bn_name, relu_name = self.fused[lay.name]
+        bn = self.model.get_layer(bn_name)
+        epi = fused_epilogue(row, cout=int(row["n_out"]), rf=int(row["rf"]),
+                             in_bits=self.abits + 8 if self.quantized else 16,  # the conv result, as publish_conv
+                             scale_bits=int(getattr(bn, "scale_bits", 8)), bn_bits=int(getattr(bn, "out_bits", 16)),
+                             out_bits=self.abits, folded=self.fold, const_w=self.strategy == "Latency")
+        row["fused"] = {"conv": lay.name, "bn": bn_name, "relu": relu_name}
+        return epi
+
+    def publish_conv(self, name, fifos, hwc):
+        """Publish a conv's output: the accumulator-wide stream to its BatchNorm, or -- fused -- the ReLU's 8-bit
+        stream under the ReLU's name (its readers, a clone when several, read it from the conv's process)."""
+        if name in self.fused:
+            self.publish(self.fused[name][1], fifos, hwc, self.abits)
+        else:
+            self.publish(name, fifos, hwc, 16 if not self.quantized else self.abits + 8)  # accum-width to BN
 
     def convt(self, lay, inb, i_hwc, o_hwc, ain, rf):
         (hi, wi, ci), (ho, wo, co), name = i_hwc, o_hwc, lay.name
@@ -398,9 +582,14 @@ class _SpecBuilder:
         row = self.add_row({"name": name, "kind": "convt", "in_hw": (hi, wi), "out_hw": (ho, wo), "cin": ci,
                             "cout": co, "k": k, "s": s, "rf": rf, "w_bits": self.wbits, "a_bits": ain,
                             "acc_bits": ain + self.wbits + 8}, self.strategy)
-        f = self.g.add(name, "convt", [self.take(inb[0].name)], h=hi, w=wi, s=s, ii=row["rf"], lat=row["rf"] + 4,
-                       width=co * self.abits, out_pixels=ho * wo, channels=co, bits=self.abits)
-        self.publish(name, f, (ho, wo, co), self.abits + 8)
+        epi = self.epilogue(lay, row, ain)
+        f = self.g.add(name, "convt", [self.take(inb[0].name)], h=hi, w=wi, s=s, ii=row["rf"] + epi,
+                       lat=row["rf"] + 4 + epi, width=co * self.abits, out_pixels=ho * wo, out_row=wo, channels=co,
+                       bits=self.abits)
+        if name in self.fused:
+            self.publish_conv(name, f, (ho, wo, co))
+        else:
+            self.publish(name, f, (ho, wo, co), self.abits + 8)
 
     def batchnorm(self, lay, inb, i_hwc, o_hwc, ain, rf):
         # hls.fold_batchnorm moves only the BN shift into the conv bias (pipeline/extensions/fxp_batchnorm.py); the
@@ -447,6 +636,73 @@ class _SpecBuilder:
             (src,) = self.g.add("argmax", "map", [src], pixels=ho * wo, lat=3, width=cb, out_pixels=ho * wo,
                                 channels=1, bits=cb)
         self.g.add("output", "sink", [src], pixels=ho * wo)
+
+
+def fused_chains(model) -> dict[str, tuple[str, str]]:
+    """The Keras conv -> BatchNorm -> ReLU chains ``hls.fuse_conv_blocks`` fuses into one process: ``{conv: (bn,
+    relu)}``. The same rule as the converter's pass (:func:`pipeline.extensions.fused_conv_block.chain_of`, which
+    decides on hls4ml's graph): a QConv2D / QConv2DTranspose read only by one FxpBatchNorm, read only by one
+    quantized_relu / ReLU, neither output a model output. tests/test_estimate.py checks both agree."""
+    outputs = {t.name for t in model.outputs}
+    readers: dict[str, list] = {}
+    for lay in model.layers:
+        for node in lay._inbound_nodes:
+            inb = node.inbound_layers if isinstance(node.inbound_layers, list) else [node.inbound_layers]
+            for il in inb:
+                readers.setdefault(il.name, []).append(lay)
+
+    def sole(lay):
+        r = readers.get(lay.name, [])
+        return r[0] if len(r) == 1 and lay.output.name not in outputs and not isinstance(r[0].input, list) else None
+
+    def is_relu(lay):
+        if lay.__class__.__name__ == "ReLU":
+            return True
+        act = getattr(lay, "activation", None)
+        return lay.__class__.__name__ == "QActivation" and "relu" in str(getattr(act, "__name__", act)).lower()
+
+    out = {}
+    for lay in model.layers:
+        if lay.__class__.__name__ not in ("QConv2D", "QConv2DTranspose"):
+            continue
+        bn = sole(lay)
+        if bn is None or bn.__class__.__name__ != "FxpBatchNorm":
+            continue
+        relu = sole(bn)
+        if relu is not None and is_relu(relu):
+            out[lay.name] = (bn.name, relu.name)
+    return out
+
+
+def fused_epilogue(row: dict, cout: int, rf: int, in_bits: int, scale_bits: int, bn_bits: int, out_bits: int,
+                   folded: bool, const_w: bool, fit: dict | None = None) -> int:
+    """Add a fused conv block's per-pixel epilogue (exact BatchNorm affine + quantized ReLU, issue #14) to the conv's
+    row: ``ceil(Cout / RF)`` scale multipliers of ``scale_bits`` x the conv result (time-multiplexed over the RF
+    cycles the conv spends per pixel, as the kernel's ``ALLOCATION`` limit asks), their bias adders (none when
+    folded), the ReLU's round/clip and its ``Cout x out_bits`` output register. No process control, no FIFO: the
+    conv's own. A rule, not fitted (no published build has the fused kernel).
+
+    Cycles: with Strategy Latency the pixel loop is pipelined at II = RF and the epilogue is a stage of that
+    pipeline (cycles unchanged). With Strategy Resource the pixel loop is not pipelined (as in hls4ml's own conv), so
+    per output pixel the epilogue's ``ceil(Cout / mults)`` multiplies plus ~2 cycles (add, ReLU) follow the conv's RF
+    cycles: ``epilogue_cycles`` is added to every pixel's II (``row['ii']``; the conv's ``cycles`` use it). Returns
+    ``epilogue_cycles``."""
+    mults = max(1, math.ceil(cout / max(1, rf)))
+    mc = mult_cost(scale_bits, in_bits, mults, const_w, fit)
+    adders = 0 if folded else mults * bn_bits
+    epi = 0 if const_w else epilogue_cycles(cout, rf)
+    row["epilogue"] = {"mults": mults, "mapping": mc["mapping"], "DSP": mc["DSP"], "LUT": mc["LUT"] + adders
+                       + cout * out_bits // 2, "FF": mc["FF"] + cout * out_bits, "cycles_per_pixel": epi,
+                       "scale_bits": scale_bits, "in_bits": in_bits, "const": const_w}  # rebind_row reads these
+    for k in ("DSP", "LUT", "FF"):
+        row[k] += row["epilogue"][k]
+    row["mults_epilogue"] = mults
+    row["ii"] = row["rf"] + epi
+    if epi and row["kind"] == "conv":  # conv: every (padded) input pixel at the II (as _conv_geometry)
+        row["cycles"] = row["px_in"] * max(row["ii"], row.get("min_ii", 1))
+    elif epi:  # convt: input pixels + output pixels at the II (as _convt_geometry)
+        row["cycles"] = row["px_in"] + row["px_out"] * row["ii"]
+    return epi
 
 
 def layer_specs(config, model=None) -> tuple[list[dict], "object"]:
@@ -503,6 +759,7 @@ def _fifo_rows(g, fifo_info, aggregate: bool) -> list[dict]:
         est = fifo_info["depths"][name] if fifo_info else dflt
         out.append({"name": name, "writer": f.writer, "reader": f.reader, "channels": ch, "bits": bits,
                     "aggregate": aggregate, "depth_default": dflt, "depth_estimated": est,
+                    "depth_sized": fifo_info["sized_depths"][name] if fifo_info else dflt,
                     "BRAM18": fifo_cost(est, bits, ch, aggregate)["BRAM18"],
                     "BRAM18_default": fifo_cost(dflt, bits, ch, aggregate)["BRAM18"]})
     return out
@@ -513,16 +770,19 @@ def estimate(config, model=None, fifo: bool = True) -> dict:
     is the Vivado-synthesis equivalent (what the FSIC budget is judged against), ``totals_hls`` the csynth
     equivalent; ``layers`` are csynth-equivalent rows."""
     t0 = time.time()
-    from .fifo_sim import size_fifos
+    from .fifo_sim import project_depths
 
     specs, g = layer_specs(config, model)
+    specs, bindings = apply_bindings(config, specs)  # hls.multiplier_binding (auto: resolved here)
     clock_ns = float(config["hls"]["clock_period"])
     cap = part_capacity(config["hls"]["part"])
-    fifo_info = size_fifos(g) if fifo else None
+    h = config["hls"]  # the depths the generated project gets (pipeline/hls/fifo_depths.py writes the same)
+    fifo_info = project_depths(g, h.get("fifo_depths", "sized"), h.get("fifo_margin_rows", 1)) if fifo else None
     fifos = _fifo_rows(g, fifo_info, config["hls"]["backend"] == "Vitis")
     est = design_totals(specs, [{**q, "depth": q["depth_estimated"]} for q in fifos])
     dflt = design_totals([], [{**q, "depth": q["depth_default"]} for q in fifos])
     tot = {**est["vivado"], **{k: sum(r[k] for r in specs) for k in ("mults", "weight_bits", "macs")}}
+    tot["mults"] += sum(r.get("mults_epilogue", 0) for r in specs)  # fused conv blocks' BatchNorm multipliers
     interval = max(r["cycles"] for r in specs)
     latency = fifo_info["cycles"] if fifo_info else None
     mults_dsp = sum(r["mults"] for r in specs if r["mapping"] == "DSP48E1")
@@ -550,20 +810,37 @@ def estimate(config, model=None, fifo: bool = True) -> dict:
             "hls4ml_default": {**dflt["fifo_vivado"], "BRAM36": math.ceil(dflt["fifo_vivado"]["BRAM18"] / 2)},
             "latency_cycles_default_depths": fifo_info["unbounded_cycles"] if fifo_info else None,
             "skip_fifos": fifo_info["culprits"] if fifo_info else [],
+            "depths": fifo_info["mode"] if fifo_info else "hls4ml",  # hls.fifo_depths, as the project is written
+            "margin_rows": fifo_info["margin_rows"] if fifo_info else 0,
             "fifos": fifos,
         },
         "layers": specs,
+        "multiplier_binding": {"mode": bindings_of(config)[0], "bindings": bindings,
+                               "dsp_budget": round(dsp_budget_for(config), 1)
+                               if bindings_of(config)[0] == "auto" else None},
         "wall_s": None,
     }
     res["wall_s"] = time.time() - t0
     return res
 
 
+def epilogue_cycles(cout: int, rf: int) -> int:
+    """Cycles per pixel a fused conv block's epilogue adds under Strategy Resource (:func:`fused_epilogue`)."""
+    return math.ceil(cout / max(1, math.ceil(cout / max(1, rf)))) + 2
+
+
+def pixel_ii(row: dict, rf: int) -> int:
+    """Cycles per pixel of a conv / convT row at reuse factor ``rf``: ``rf``, plus the epilogue of a fused block
+    under Strategy Resource (``row['epilogue']['cycles_per_pixel']`` > 0)."""
+    epi = row.get("epilogue", {}).get("cycles_per_pixel", 0)
+    return rf + (epilogue_cycles(row["n_out"], rf) if epi else 0)
+
+
 def layer_cycles(row: dict, rf: int) -> int:
     """Cycles per frame of a conv / convT row at reuse factor ``rf``."""
     if row["kind"] == "conv":
-        return row["px_in"] * max(rf, row.get("min_ii", 1))
-    return row["px_in"] + row["px_out"] * rf
+        return row["px_in"] * max(pixel_ii(row, rf), row.get("min_ii", 1))
+    return row["px_in"] + row["px_out"] * pixel_ii(row, rf)
 
 
 def propose_reuse_factors(config, target_cycles: int, model=None) -> dict:

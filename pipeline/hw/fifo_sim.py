@@ -25,6 +25,10 @@ Layer behaviours (the hls4ml 1.3 io_stream kernels, read in its source; the Conv
 That ``clone`` writes both copies at once and ``concat`` reads both inputs at once is what makes a U-Net's skip FIFOs
 need depth: the skip copy must hold everything the encoder produces while the down/up path has not yet produced the
 first pixel the concat pairs it with.
+
+:func:`size_fifos` finds deadlock-free depths; :func:`project_depths` adds the margin and gives the depths the
+estimate reports and ``convert`` writes into the project (``hls.fifo_depths``, ``hls.fifo_margin_rows``;
+pipeline/hls/fifo_depths.py, docs/hls.md#fifo-depths).
 """
 from __future__ import annotations
 
@@ -52,6 +56,7 @@ class Fifo:
     default_depth: int = 0  # hls4ml's default (a full feature map)
     writer: str = ""
     reader: str = ""
+    row: int = 0  # tokens per feature-map row (0: unknown, taken as sqrt(default_depth): a square map)
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Graph:
             self.fifos[f].reader = name
         for f in outs:
             self.fifos[f] = Fifo(f, width=int(p.get("width", 8)), default_depth=int(p.get("out_pixels", 1)),
-                                 writer=name)
+                                 writer=name, row=int(p.get("out_row", 0)))
         return outs
 
 
@@ -292,6 +297,43 @@ def size_fifos(graph: Graph, base_depth: int = 2, max_rounds: int = 64, minimize
     return {"depths": {f: int(d) for f, d in depths.items()}, "rounds": rnd + 1, "cycles": final.cycles,
             "unbounded_cycles": unb.cycles, "culprits": sorted(set(culprits)), "busy": final.busy,
             "max_occupancy_unbounded": unb.max_occupancy}
+
+
+FIFO_DEPTH_MODES = ("sized", "hls4ml")
+
+
+def row_tokens(fifo: Fifo) -> int:
+    """Tokens (pixels) in one row of the feature map a FIFO carries."""
+    return fifo.row or max(1, math.isqrt(max(1, fifo.default_depth)))
+
+
+def project_depths(graph: Graph, mode: str = "sized", margin_rows: int = 1, base_depth: int = 2) -> dict:
+    """The depths the generated project gets (``hls.fifo_depths`` / ``hls.fifo_margin_rows``), with the
+    :func:`size_fifos` analysis they come from. ``sized``: every FIFO ``base_depth`` (2) except the skip FIFOs
+    (``culprits``), which get their simulated occupancy (``sized_depths``) plus ``margin_rows`` rows of their
+    feature map, at most a full feature map (hls4ml's default: a FIFO never holds more of one frame). ``hls4ml``:
+    hls4ml's default everywhere. ``cycles``: the one-frame latency simulated at the returned depths.
+
+    Why a margin, and why rows: the depth a skip FIFO needs to be deadlock-free depends only on the order in which
+    the kernels read and write (the threaded bounded C simulation confirms the model's minimum to within one token,
+    tests/test_fifo_depths.py), and the sized occupancy is above it. What the margin buys is throughput when the
+    real schedule differs from the simulated one: the processes between a clone and its concat move data in
+    row-sized bursts (line buffers, the transposed conv reads a row before it writes two), so a schedule off by
+    one burst shifts the occupancy by up to one row."""
+    if mode not in FIFO_DEPTH_MODES:
+        raise ValueError(f"fifo depth mode {mode!r}: expected one of {FIFO_DEPTH_MODES}")
+    info = size_fifos(graph, base_depth=base_depth)
+    sized = info["depths"]
+    if mode == "hls4ml":
+        depths = {f: max(1, graph.fifos[f].default_depth) for f in graph.fifos}
+    else:
+        depths = dict(sized)
+        for f in info["culprits"]:
+            full = max(base_depth, graph.fifos[f].default_depth)
+            depths[f] = max(sized[f], min(full, sized[f] + int(margin_rows) * row_tokens(graph.fifos[f])))
+    info.update(sized_depths=sized, depths=depths, mode=mode, margin_rows=int(margin_rows),
+                cycles=simulate(graph, depths).cycles)
+    return info
 
 
 def skip_graph(h=8, w=8, rf_down=1, rf_up=1, width=8) -> Graph:

@@ -48,7 +48,7 @@ def _workers(config, workers) -> int | None:
 
 def _withdraw(d) -> None:
     """Remove the previous result first: a failed or interrupted run must not leave an old PASS behind."""
-    for name in ("report.json", "report.md", "compile.log"):
+    for name in ("report.json", "report.md", "compile.log", "bounded.json"):
         (d / name).unlink(missing_ok=True)
 
 
@@ -158,8 +158,56 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def bounded(config, frames: int, conversion=None) -> dict:
+    """The verification-only threaded C simulation with every FIFO bounded at its STREAM depth
+    (:mod:`pipeline.hls.threaded_csim`) of the converted project on the first ``frames`` validation frames, bit for
+    bit against Keras; report in ``csim/bounded.json`` (docs/hls.md#fifo-depths)."""
+    from keras_model.model_io import save_json
+
+    from ..hls.project import convert
+    from ..hls.threaded_csim import verify
+
+    images = validation_frames(config, _check_bounded(config, frames), "csim")
+    d = BuildDir.of(config).csim
+    (d / "bounded.json").unlink(missing_ok=True)
+    rep = verify(conversion or convert(config), images, d / "bounded", log=d / "bounded" / "compile.log")
+    save_json(d / "bounded.json", rep)
+    return rep
+
+
+def _check_bounded(config, frames) -> int:
+    from keras_model import data
+
+    if config["hls"]["io_type"] != "io_stream":
+        raise UserError("csim --bounded: needs hls.io_type io_stream (an io_parallel design has no FIFOs)")
+    total = len(data.load(config, "val")[0])
+    if not 1 <= int(frames) <= total:
+        raise UserError(f"csim --bounded: {frames} is out of range: the validation split has {total} frames "
+                        f"(allowed: 1..{total})")
+    return int(frames)
+
+
+def _cmd_bounded(cfg, frames, conv) -> int:
+    from ..hls.threaded_csim import summary
+
+    b = bounded(cfg, frames, conv)
+    print(f"[csim] {summary(b)}; report in {BuildDir.of(cfg).csim}/bounded.json")
+    if not b["passed"]:
+        print("unet-fsic: error: the bounded-FIFO C simulation " + ("deadlocked" if not b["completed"] else
+              "differs from Keras") + f" (see {BuildDir.of(cfg).csim}/bounded.json)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_csim(args, cfg) -> int:
-    r = run(cfg, frames=args.frames, workers=args.workers)
+    conv = None
+    if args.bounded is not None:  # frame counts checked before anything is converted or compiled
+        validation_frames(cfg, args.frames, "csim")
+        _check_bounded(cfg, args.bounded)
+        from ..hls.project import convert
+
+        conv = convert(cfg)
+    r = run(cfg, frames=args.frames, conversion=conv, workers=args.workers)
     print(to_markdown(r))
     print(f"[csim] report in {BuildDir.of(cfg).csim}/report.json")
     if not r["passed"]:
@@ -167,7 +215,7 @@ def cmd_csim(args, cfg) -> int:
               f"logits, {100 * r['argmax_agreement']:.4f} % argmax agreement < {100 * r['threshold']:g} %; see "
               f"{BuildDir.of(cfg).csim}/report.md)", file=sys.stderr)
         return 1
-    return 0
+    return _cmd_bounded(cfg, args.bounded, conv) if args.bounded is not None else 0
 
 
 def register_cli(add):
@@ -175,6 +223,9 @@ def register_cli(add):
              "validation frames (report in BUILD/csim); exit 1 below csim.threshold")
     sp.add_argument("--frames", type=int, help="validation frames (default csim.frames)")
     sp.add_argument("--workers", type=int, help="C simulation processes (default csim.workers / CPU count)")
+    sp.add_argument("--bounded", type=int, metavar="N", help="then also run N frames through the verification-only "
+                    "threaded C simulation, every FIFO bounded at its STREAM depth (deadlock = exit 1; "
+                    "BUILD/csim/bounded.json)")
 
 
 def run_stage(config) -> dict:
