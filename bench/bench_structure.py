@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def point(config_path: str, wm: float, fuse: bool, binding: str) -> dict:

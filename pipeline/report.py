@@ -152,13 +152,15 @@ def _estimate(bd: BuildDir) -> list[tuple]:
                        f"±{e['LUT']:.0%}, FF ±{e['FF']:.0%}, BRAM ±{e['BRAM36']:.0%}, DSP ±{e['DSP']:.0%}, cycles "
                        f"±{e['cycles']:.0%}."))
         t, bud, f, tm = es["totals"], es["budget"], es["fit"], es["timing"]
-        b.append(("table", ["resource", "estimate", "upper bound", "USER_PRJ0 budget", "use (nominal / upper)",
+        b.append(("table", ["resource", "estimate", "upper bound", "IP's share of USER_PRJ0 (budget - our wrapper)",
+                            "use (nominal / upper)",
                             f"{es['part']}", "FSIC platform" if "FSIC" in bud["source"] else "reserved"],
                   [[k, f"{t[k]:,}", f"{f['upper'][k]:,}", f"{bud['available'][k]:,g}",
                     f"{_pct(f['use_of_budget'][k])} / {_pct(f['use_of_budget_upper'][k])}",
                     f"{bud['capacity'][k]:,}", f"{bud['reserved'][k]:g}"] for k in ("LUT", "FF", "BRAM36", "DSP")]))
         yes = {True: "yes", False: "NO"}
-        b.append(("p", f"Fits USER_PRJ0's budget: **{yes[f['fits_nominal']]}** at the nominal estimate, "
+        b.append(("p", f"Fits USER_PRJ0's budget (wrapper {bud.get('wrapper', {}).get('LUT', 0):,} LUT included): "
+                       f"**{yes[f['fits_nominal']]}** at the nominal estimate, "
                        f"**{yes[f['fits_upper']]}** at the upper error bound. Frame interval "
                        f"{tm['interval_cycles']:,} cycles = **{tm['interval_ms']:.3f} ms/frame at "
                        f"{tm['ip_clock_mhz']:g} MHz** (IP clock: {tm['ip_clock']}; slowest layer "

@@ -38,20 +38,31 @@ RESOURCES = ("LUT", "FF", "BRAM36", "DSP")
 FSIC_RESERVED = {"LUT": 14200, "FF": 14800, "BRAM36": 6.5, "DSP": 0}
 FSIC_BUS_CLOCK_MHZ = 5.0
 AUTO = "auto"
+# Our own USER_PRJ0 wrapper around the IP (AXI-Lite registers, framer, gearboxes, counters: fsic_wrapper/rtl), per
+# output head: yosys 0.23 synth_xilinx -flatten with the hls4ml IP as a black box, default 64x64 build
+# (bench/bench_wrapper_synth.py; BENCHMARKS.md "FSIC wrapper"; tests/test_budget.py re-synthesizes the wrapper and
+# checks these numbers). USER_PRJ0 = wrapper + IP, so the IP's share is the budget minus this.
+FSIC_WRAPPER = {"argmax": {"LUT": 972, "FF": 437, "BRAM36": 0, "DSP": 0},
+                "logits": {"LUT": 1936, "FF": 771, "BRAM36": 0, "DSP": 0}}
 
 
 # --- budget and clocks ------------------------------------------------------------------------------------------------
 def budget(config) -> dict:
-    """USER_PRJ0's share of the part: ``capacity * max_utilization - reserved`` per resource (may be <= 0 only if the
-    config check was bypassed)."""
+    """The hls4ml IP's share of the part: USER_PRJ0's ``capacity * max_utilization - reserved`` per resource
+    (``user_prj0``) minus our own wrapper around the IP (``wrapper``, :data:`FSIC_WRAPPER` for the build's output
+    head) = ``available``, what every estimate and vendor report of the IP is judged against (may be <= 0 only if
+    the config check was bypassed)."""
     t = config["target"]
     cap = part_capacity(config["hls"]["part"])
     share = {k: cap[k] * t["max_utilization"] - t["reserved"][k] for k in RESOURCES}
+    wrapper = FSIC_WRAPPER[config["hls"]["output_head"]]
     return {"part": config["hls"]["part"], "capacity": cap, "max_utilization": t["max_utilization"],
-            "reserved": dict(t["reserved"]), "available": {k: round(v, 1) for k, v in share.items()},
-            "source": "capacity x max_utilization - reserved (reserved = FSIC platform on the PYNQ-Z2, measured; "
-                      "docs/budget.md)" if t["reserved"] == FSIC_RESERVED else
-                      "capacity x max_utilization - reserved (reserved from the config)"}
+            "reserved": dict(t["reserved"]), "user_prj0": {k: round(v, 1) for k, v in share.items()},
+            "wrapper": dict(wrapper), "available": {k: round(share[k] - wrapper[k], 1) for k in RESOURCES},
+            "source": ("capacity x max_utilization - reserved (reserved = FSIC platform on the PYNQ-Z2, measured; "
+                       "docs/budget.md)" if t["reserved"] == FSIC_RESERVED else
+                       "capacity x max_utilization - reserved (reserved from the config)")
+            + f" - our USER_PRJ0 wrapper ({config['hls']['output_head']} head, yosys)"}
 
 
 def upper_factors() -> dict:
@@ -200,8 +211,9 @@ def _fastest_fitting(config, model, rows, bud, progress=None) -> tuple[int, dict
     trail.append({"target_cycles": cands[hi], "fits": fits_hi})
     if not fits_hi:
         raise UserError(f"hls.reuse_factor: auto: even the slowest design (every layer at its largest reuse factor, "
-                        f"{cands[hi]:,} cycles/frame) does not fit USER_PRJ0's budget {_fmt(bud['available'])} at "
-                        f"the {fit_at} estimate; use a narrower model (model.width_multiplier) or fewer bits")
+                        f"{cands[hi]:,} cycles/frame) does not fit the IP's share of USER_PRJ0 (budget minus our "
+                        f"wrapper) {_fmt(bud['available'])} at the {fit_at} estimate; use a narrower model "
+                        f"(model.width_multiplier) or fewer bits")
     best = hi
     hi -= 1
     while lo <= hi:

@@ -29,10 +29,12 @@ def headline(s: dict) -> str:
 # what later stages read; not the project .cpp files: csim regenerates them with its trace hooks (csim hashes them)
 OUTPUTS = ("hls/interface.json", "hls/layers.json", "hls/hls_config.json", "hls/reuse.json",
            "hls/firmware/weights", "hls/firmware/parameters.h", "hls/firmware/defines.h")
-# hls.reuse_factor: auto is chosen by the calibrated estimator: a re-calibration may change the RFs; the hls4ml
+# hls.reuse_factor / multiplier_binding auto and the FIFO depths are chosen by the calibrated estimator and the
+# budget: a re-calibration or a model change there may change them; the hls4ml
 # extension (passes, templates, C++ kernels) and the converter are what the project is made of: a change re-converts
 STAGE = Stage("convert", ("hls", "target"), ("train",), OUTPUTS, run_stage, headline,
-              inputs=("pipeline/hw/calibration_error.json", "pipeline/extensions", "pipeline/hls"))
+              inputs=("pipeline/hw/calibration_error.json", "pipeline/hw/estimator.py", "pipeline/hw/budget.py",
+                      "pipeline/hw/fifo_sim.py", "pipeline/extensions", "pipeline/hls"))
 
 
 def cmd_convert(args, cfg) -> int:

@@ -165,10 +165,11 @@ def headline(s: dict) -> str:
             f"{yes[s['fits']]} (upper bound: {yes[s['fits_upper']]}) [estimate]")
 
 
-# the calibration is part of the estimate: a re-calibrated estimator re-estimates (tests/test_calibration.py)
-CALIBRATION = ("pipeline/hw/calibration_error.json",)
+# the estimate is made by these: a re-calibrated or changed estimator re-estimates (tests/test_calibration.py)
+INPUTS = ("pipeline/hw/calibration_error.json", "pipeline/hw/estimator.py", "pipeline/hw/budget.py",
+          "pipeline/hw/fifo_sim.py")
 STAGE = Stage("estimate", ("model", "quant", "hls", "target"), ("train",), ("estimate/estimate.json",), run_stage,
-              headline, inputs=CALIBRATION)
+              headline, inputs=INPUTS)
 
 
 def register_cli(add):
