@@ -63,6 +63,10 @@ def main() -> int:
     classes = [n.class_name for n in layers]
     cpp = (Path(hm.config.get_output_dir()) / "firmware" / f"{hm.config.get_project_name()}.cpp").read_text()
     depths = [int(d) for d in re.findall(r"#pragma HLS STREAM variable=\w+ depth=(\d+)", cpp)]
+    logits = logits_layer_name(conv.keras_model)
+    for node in layers:  # the logits are read with hls4ml's trace hook on that one layer (as the csim stage does)
+        node.set_attr("trace", node.name == logits)
+    hm.config.trace_output = True
     t0 = time.time()
     hm.compile()
     t_compile = time.time() - t0
@@ -77,7 +81,6 @@ def main() -> int:
            "processes": sum(1 for c in classes if c != "Input"),
            "stream_depths_gt2": sorted(d for d in depths if d > 2),
            "streams": len(depths), "convert_s": round(t_convert, 1), "compile_s": round(t_compile, 1)}
-    logits = logits_layer_name(conv.keras_model)
     for name, imgs in sets.items():
         t0 = time.time()
         _, tr = predict_csim(hm, imgs, workers=2, trace_layers=[logits])

@@ -84,7 +84,8 @@ def _assert_spread(m):
 def _cfg(tmp_path, backend="Vitis", fold=False):
     return validate({"build_dir": str(tmp_path / "b"),
                      "hls": {"backend": backend, "io_type": "io_stream", "reuse_factor": 1, "strategy": "Latency",
-                             "fold_batchnorm": fold, "output_head": "logits"}})
+                             "fold_batchnorm": fold, "output_head": "logits",
+                             "fuse_conv_blocks": False}})  # the BatchNorm kernel itself (fused: test_fused_conv_block)
 
 
 def _images(seed, hw=6, n=6):

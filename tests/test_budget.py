@@ -105,35 +105,48 @@ def test_bad_target_is_one_line(section, value, needle):
 
 # --- hls.reuse_factor: auto -------------------------------------------------------------------------------------------
 def _tunable_layers(cfg):
-    """(name, kind, n_in, n_out, cycles(rf)) per conv / convT / BN of the Keras model, computed from its shapes."""
+    """(name, kind, n_in, n_out, cycles(rf)) per conv / convT / BN process of the Keras model, computed from its
+    shapes. With ``hls.fuse_conv_blocks`` (Strategy Resource) a conv followed by a BatchNorm is one process whose
+    pixel loop spends RF cycles on the conv, then its epilogue's ceil(Cout / n_mult) multiplies (n_mult =
+    ceil(Cout / RF), the kernel's ALLOCATION limit) + 2 cycles; its BatchNorm is no process of its own."""
     import keras_model  # noqa: F401
     from keras_model.model import build_model
+
+    fuse = cfg["hls"]["fuse_conv_blocks"]
+
+    def epi(rf, cout):
+        return math.ceil(cout / math.ceil(cout / rf)) + 2
 
     out = []
     for lay in build_model(cfg, quantized=True).layers:
         cls = lay.__class__.__name__
+        nxt = lay.outbound_nodes[0].outbound_layer.__class__.__name__ if len(lay.outbound_nodes) == 1 else None
         if cls == "QConv2D":
             _, h, w, cin = lay.input.shape
             k = lay.kernel_size[0]
             pad = k - 1 if lay.padding == "same" else 0
-            out.append((lay.name, "conv", k * k * cin, lay.filters, lambda rf, h=h, w=w, p=pad: (h + p) * (w + p) * rf))
+            e = fuse and nxt == "FxpBatchNorm"
+            out.append((lay.name, "conv", k * k * cin, lay.filters,
+                        lambda rf, h=h, w=w, p=pad, e=e, c=lay.filters: (h + p) * (w + p) * (rf + (epi(rf, c) if e
+                                                                                                   else 0))))
         elif cls == "QConv2DTranspose":
             _, h, w, cin = lay.input.shape
             taps = math.ceil(lay.kernel_size[0] / lay.strides[0]) ** 2
             out.append((lay.name, "convt", taps * cin, lay.filters, lambda rf, h=h, w=w: h * w + 4 * h * w * rf))
-        elif cls == "FxpBatchNorm":
+        elif cls == "FxpBatchNorm" and not fuse:
             _, h, w, c = lay.input.shape
             out.append((lay.name, "bn", c, c, lambda rf, h=h, w=w: h * w * rf))
     return out
 
 
-def test_auto_rfs_are_valid_meet_the_target_and_are_the_largest_that_do():
+@pytest.mark.parametrize("fuse", [False, True])
+def test_auto_rfs_are_valid_meet_the_target_and_are_the_largest_that_do(fuse):
     from hls4ml.backends import get_backend
 
     from pipeline.hw.budget import resolve_reuse_factors
 
     target = 2500
-    cfg = _tiny(hls={"reuse_factor": "auto"}, target={"frame_interval_cycles": target})
+    cfg = _tiny(hls={"reuse_factor": "auto", "fuse_conv_blocks": fuse}, target={"frame_interval_cycles": target})
     got = resolve_reuse_factors(cfg)
     assert got["target_cycles"] == target
     rfs, backend = got["reuse_factors"], get_backend("Vitis")

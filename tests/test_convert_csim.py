@@ -129,6 +129,7 @@ def test_reduced_unet_fold_batchnorm_csim_bit_exact(trained, tmp_path):
     from pipeline.stages import csim
 
     cfg = _cfg(tmp_path / "b", backend="Vitis", output_head="logits", fold_batchnorm=True,
+               fuse_conv_blocks=False,  # the BatchNorm layers themselves (fold + fusion: test_fused_conv_block)
                model_file=_model_file(trained))
     conv = convert(cfg)
     hm = conv.hls_model
@@ -248,10 +249,12 @@ def test_cli_convert_and_failing_csim(trained, tmp_path, capsys):
     f.write_text(yaml.safe_dump(d))
     assert main(["convert", str(f)]) == 0
     out = capsys.readouterr().out
-    assert "enc1_bn1" in out and "BatchNormalization" in out and "mults/frame" in out
+    assert "enc1_conv1" in out and "FsicFusedConvBlock" in out and "mults/frame" in out  # fused by default
     assert main(["csim", str(f)]) == 1
     rep = json.loads((tmp_path / "b" / "csim" / "report.json").read_text())
-    assert not rep["passed"] and rep["first_divergence"]["layer"] == "enc2_relu1"
+    # the fused block enc2_conv1 -> enc2_bn1 -> enc2_relu1 outputs what the narrowed enc2_relu1 outputs
+    assert not rep["passed"] and rep["first_divergence"]["layer"] == "enc2_conv1"
+    assert rep["first_divergence"]["fused"]["relu"] == "enc2_relu1"
     d["hls"]["model_file"] = str(tmp_path / "missing.h5")
     f.write_text(yaml.safe_dump(d))
     assert main(["convert", str(f)]) == 2

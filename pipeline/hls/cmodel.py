@@ -231,7 +231,10 @@ def first_divergence(hls_model, keras_model, images_u8, log: Path) -> dict | Non
             return {"layer": n, "reason": f"shape {a.shape} vs {b.shape}"}
         if not np.array_equal(a, b):
             node = hls_model.graph[n]
-            return {"layer": n, "class": node.class_name, "exact_fraction": float(np.mean(a == b)),
-                    "max_abs_diff": float(np.max(np.abs(a - b))),
-                    "result_type": str(node.get_output_variable().type.precision)}
+            out = {"layer": n, "class": node.class_name, "exact_fraction": float(np.mean(a == b)),
+                   "max_abs_diff": float(np.max(np.abs(a - b))),
+                   "result_type": str(node.get_output_variable().type.precision)}
+            if node.get_attr("fsic_fused"):  # a fused conv block: the Keras conv / BN / ReLU it stands for
+                out["fused"] = dict(node.get_attr("fsic_fused"))
+            return out
     return None

@@ -182,6 +182,10 @@ def tunable_layers(config, model) -> list[dict]:
             g.update(cin=r["mults"], pixels=r["cycles"])  # at RF 1: C multipliers, one pixel per cycle
         else:
             g.update(n_in=r["n_in"], n_out=r["n_out"], px_in=r["px_in"], px_out=r.get("px_out", 0))
+            if "epilogue" in r:  # a fused conv block: its epilogue's cycles per pixel depend on the RF (pixel_ii)
+                g["epilogue"] = {"cycles_per_pixel": r["epilogue"]["cycles_per_pixel"]}
+            if "min_ii" in r:
+                g["min_ii"] = r["min_ii"]
         out.append(g)
     return out
 
