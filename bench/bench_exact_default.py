@@ -93,7 +93,7 @@ def main() -> int:
                          t_sim / len(imgs), 3)}
         print(name, json.dumps(res[name]), flush=True)
     if a.bounded:
-        rep = verify(conv, val[:a.bounded], Path(cfg["build_dir"]) / "bounded")
+        rep = verify(conv, val[:a.bounded], (Path(cfg["build_dir"]) / "bounded").resolve())
         res["bounded"] = {k: rep[k] for k in ("frames", "completed", "frames_bit_exact", "s_per_frame") if k in rep}
         print(summary(rep), flush=True)
     print(json.dumps(res, indent=1))

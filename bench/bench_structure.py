@@ -9,7 +9,7 @@ the nominal estimate / at the upper error bound, dataflow processes and FIFOs of
 generates the same ones: tests/test_estimate.py::test_processes_match_the_converted_project). All figures are
 **estimates** (pipeline/hw/estimator.py, calibrated: docs/estimate.md); no vendor tool ran. ~3-6 min.
 
-    TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/bench_structure.py [--widths 1 0.5 0.25] [--json F]
+    TF_CPP_MIN_LOG_LEVEL=3 .venv/bin/python bench/bench_structure.py [--widths 1 0.5 0.25] [--cycles N] [--json F]
 """
 from __future__ import annotations
 
@@ -22,15 +22,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def point(config_path: str, wm: float, fuse: bool, binding: str) -> dict:
+def point(config_path: str, wm: float, fuse: bool, binding: str, cycles: int | None = None) -> dict:
     from pipeline.config import load_config
     from pipeline.errors import UserError
     from pipeline.hw.budget import assess
 
     cfg = load_config(config_path, {"build_dir": "bench/out/structure", "model": {"width_multiplier": wm},
                                     "hls": {"reuse_factor": "auto", "fuse_conv_blocks": fuse,
-                                            "multiplier_binding": binding}})
-    row = {"width": wm, "fuse": fuse, "binding": binding}
+                                            "multiplier_binding": binding},
+                                    **({"target": {"frame_interval_cycles": cycles}} if cycles else {})})
+    row = {"width": wm, "fuse": fuse, "binding": binding, "target_cycles": cycles}
     t0 = time.time()
     try:
         r = assess(cfg)
@@ -64,6 +65,8 @@ def main() -> int:
     ap.add_argument("--config", default="hls4ml_configs/default.yaml")
     ap.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.5, 0.25])
     ap.add_argument("--bindings", nargs="+", default=["lut", "dsp", "auto"])
+    ap.add_argument("--cycles", type=int, help="reuse factors for this frame interval (target.frame_interval_cycles) "
+                    "instead of the fastest design that fits: compares builds that do not fit")
     ap.add_argument("--json", help="also write the rows to this JSON file")
     a = ap.parse_args()
     import keras_model  # noqa: F401  (QKeras compat first)
@@ -72,7 +75,7 @@ def main() -> int:
     for wm in a.widths:
         for fuse in (False, True):
             for b in a.bindings:
-                rows.append(point(a.config, wm, fuse, b))
+                rows.append(point(a.config, wm, fuse, b, a.cycles))
                 print(json.dumps(rows[-1]), flush=True)
     print(markdown(rows))
     if a.json:

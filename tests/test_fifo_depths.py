@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -129,6 +130,24 @@ def test_bounded_csim_sized_depths_bit_exact_against_keras(small):
     rep = T.verify(small["conv"], frames, small["work"])  # the same through the packaged check
     assert rep["passed"] and rep["frames_bit_exact"] == FRAMES and rep["compile_s"] < 5  # reused the build
     assert "completed, 4/4 frames bit-exact" in T.summary(rep)
+
+
+def test_relative_build_dir(small, monkeypatch):
+    """A relative build dir (the default config's ``build/default``): the simulator is built and run by absolute
+    paths (it runs from its own directory), so the same frames complete, bit-exact as above."""
+    from pipeline.hls import threaded_csim as T
+    from pipeline.hw.streams import csim_input
+
+    monkeypatch.chdir(small["root"])
+    hm = small["conv"].hls_model
+    exe = T.build(Path("b") / "hls", hm.config.get_project_name(), Path("b") / "csim" / "bounded",
+                  int(np.prod(hm.get_input_variables()[0].shape)), int(np.prod(hm.get_output_variables()[0].shape)))
+    assert exe.is_absolute() and exe == small["exe"]  # the same (cached) build
+    x = csim_input(_frames())
+    rel = Path(os.path.relpath(exe, small["root"]))
+    res = T.run(rel, x.reshape(len(x), -1), tap=_logits_stream(small))
+    ref = _run(small)
+    assert res.completed and np.array_equal(res.tap, ref.tap) and np.array_equal(res.outputs, ref.outputs)
 
 
 def test_csim_bounded_command(small):

@@ -129,7 +129,7 @@ def generate(top: TopFunction, in_size: int, out_size: int) -> str:
 def build(hls_dir: Path, project: str, work: Path, in_size: int, out_size: int, log: Path | None = None) -> Path:
     """Generate and compile the threaded simulator of the project in ``hls_dir`` into ``work``; returns the
     executable. g++'s output goes to ``log`` (default ``work/compile.log``)."""
-    hls_dir, work = Path(hls_dir).resolve(), Path(work)
+    hls_dir, work = Path(hls_dir).resolve(), Path(work).resolve()  # absolute: run() executes it from its own dir
     work.mkdir(parents=True, exist_ok=True)
     top = read_top(hls_dir, project)
     cpp, exe, fw = work / f"{project}_threaded.cpp", work / f"{project}_threaded", hls_dir / "firmware"
@@ -188,7 +188,7 @@ def run(exe: Path, x: np.ndarray, depths: dict | None = None, tap: str | None = 
     with tempfile.TemporaryDirectory(prefix="bounded-csim-") as td:
         td = Path(td)
         x.tofile(td / "in.bin")
-        args = [str(exe), str(td / "in.bin"), str(td / "out.bin"), str(n), str(td / "report.json"),
+        args = [str(Path(exe).resolve()), str(td / "in.bin"), str(td / "out.bin"), str(n), str(td / "report.json"),
                 str(watchdog_s), tap or "-", str(td / "tap.bin")] + [f"{k}={int(v)}" for k, v in (depths or {}).items()]
         t0 = time.time()
         p = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s or 600 + 120 * n,
