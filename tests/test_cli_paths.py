@@ -85,7 +85,11 @@ def test_estimate_propose_rf(tmp_path):
         if cls == "QConv2D":  # every input of the k x k window feeds every filter; 'same' pads k-1
             sizes[lay.name] = (kh * kw * ci, co)
             ph, pw = (kh - 1, kw - 1) if lay.padding == "same" else (0, 0)
-            cycles_at[lay.name] = lambda rf, n=(hi + ph) * (wi + pw): n * rf
+            # fused with its BatchNorm + ReLU (the default; Strategy Resource): per pixel RF cycles, then the
+            # epilogue's ceil(Cout / n_mult) multiplies (n_mult = ceil(Cout / RF)) + 2
+            bn = lay.outbound_nodes[0].outbound_layer.__class__.__name__ == "FxpBatchNorm"
+            cycles_at[lay.name] = lambda rf, n=(hi + ph) * (wi + pw), c=co, e=bn: n * (
+                rf + (math.ceil(c / math.ceil(c / rf)) + 2 if e else 0))
         else:  # transposed conv: an output pixel sees ceil(k/s)^2 input pixels
             sh, sw = lay.strides
             sizes[lay.name] = (math.ceil(kh / sh) * math.ceil(kw / sw) * ci, co)

@@ -181,7 +181,11 @@ def test_hls_config_explicit_everywhere(trained, tmp_path):
     hm = convert(cfg, write=False).hls_model
     rows = {r["name"]: r for r in layer_table(hm)}
     assert rows["dec1_conv1"]["reuse_factor"] in (8, 9)  # hls4ml snaps to the nearest valid RF
-    assert rows["enc1_conv1"]["multiplies"] == 16 * 16 * 2 * 27
+    # enc1_conv1 is fused with enc1_bn1 / enc1_relu1 (the default): its 3x3x3 -> 2 MACs per pixel plus the
+    # BatchNorm's one multiply per output channel and pixel
+    assert rows["enc1_conv1"]["fused"] == {"conv": "enc1_conv1", "bn": "enc1_bn1", "relu": "enc1_relu1",
+                                           "producer": "Conv2D"}
+    assert rows["enc1_conv1"]["multiplies"] == 16 * 16 * 2 * 27 + 16 * 16 * 2
     assert all("auto" not in str(v) for r in rows.values() for v in r["precision"].values())
 
 

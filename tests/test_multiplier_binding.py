@@ -153,8 +153,14 @@ def _reference(rows, budget, fit):
         n = r["mults"]
         saved = (math.ceil(n * mb["w_bits"] * mb["a_bits"]) + n * mb["acc_bits"] - round(n * fit["LUT_PER_DSP_MULT"]))
         assert abs(saved - n * per) <= 1
+        dsp = n
+        if "epilogue" in r:  # a fused block: its BatchNorm multipliers (scale x conv result) go with the conv's
+            e = r["epilogue"]
+            saved += (math.ceil(e["mults"] * e["scale_bits"] * e["in_bits"])
+                      - round(e["mults"] * fit["LUT_PER_DSP_MULT"]))
+            dsp += e["mults"]
         saved *= fit["VIVADO_RATIO_LUT"]
-        cands.append((saved / n, saved, r["name"], n))
+        cands.append((saved / dsp, saved, r["name"], dsp))
     left, out = budget, {c[2]: "lut" for c in cands}
     for _, _, name, dsp in sorted(cands, key=lambda c: (-c[0], -c[1], c[2])):
         if dsp <= left + 1e-9:
@@ -163,14 +169,16 @@ def _reference(rows, budget, fit):
 
 
 
-def test_auto_matches_an_independent_greedy_and_respects_the_budget():
+@pytest.mark.parametrize("fuse", [False, True])
+def test_auto_matches_an_independent_greedy_and_respects_the_budget(fuse):
     from pipeline.hw import estimator as E
 
-    cfg = _tiny(multiplier_binding="lut")
+    cfg = _tiny(multiplier_binding="lut", fuse_conv_blocks=fuse)
     rows, _ = E.layer_specs(cfg)
     convs = [r for r in rows if r["kind"] in ("conv", "convt")]
     assert len(convs) >= 8 and all(r["mapping"] == "LUT" for r in convs) and not any(r["DSP"] for r in rows)
-    total = sum(r["mults"] for r in convs)
+    assert sum("epilogue" in r for r in convs) == (10 if fuse else 0)
+    total = sum(r["mults"] + r.get("mults_epilogue", 0) for r in convs)
     for budget in (0, 5, 17, 40, 100, total / 2, total + 1):
         got = E.assign_bindings(rows, budget)
         assert got == _reference(rows, budget, E.FIT), budget

@@ -37,9 +37,9 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 from .parts import BRAM18_SHAPES, PARTS, part_capacity  # noqa: F401  (PARTS re-exported: the estimator's part table)
+from .share import CALIBRATION_FILE  # the same file the budget's upper factors read
 
 # --- constants (docs/estimate.md "The model" says where each comes from) ----------------------------------------------
 # Rules (not fitted):
@@ -59,7 +59,6 @@ SOFTMAX_TABLE_SIZE = 1024  # hls4ml's exp / inv table size; filled by hardware w
 # Fitted: pipeline/hw/calibration.py fits these on the calibration points (pipeline/hw/calibration_points.yaml) and
 # writes them, with the leave-one-out error of the whole estimate, to calibration_error.json (python -m
 # pipeline.hw.calibration --write). EXPECTED_ERROR is that measured error, not a stated one.
-CALIBRATION_FILE = Path(__file__).with_name("calibration_error.json")
 _CAL = (json.loads(CALIBRATION_FILE.read_text()) if CALIBRATION_FILE.exists()
         else {"constants": {}, "expected_error": {}})  # only before the first --write
 FIT: dict = _CAL["constants"]
@@ -362,7 +361,7 @@ def bindings_of(config) -> tuple[str | None, dict]:
 def dsp_budget_for(config) -> float:
     """The DSPs ``auto`` may fill: USER_PRJ0's DSP budget (:func:`pipeline.hw.budget.budget`), divided by the
     calibrated upper-bound factor when ``target.fit_at`` is 'upper'."""
-    from .budget import budget, upper_factors
+    from .share import budget, upper_factors
 
     avail = float(budget(config)["available"]["DSP"])
     if config.get("target", {}).get("fit_at") == "upper":
