@@ -30,7 +30,7 @@ def synth(params: dict, target: str = "xilinx", workdir: Path | None = None) -> 
     srcs = [f for f in files if f.suffix == ".v" and f.parent == rtl_dir]
     shell = tmp / "fsic" / "sim" / f"{p['hls_top_name']}.v"
     cmd = (f"read_verilog -lib {shell}; "
-           + "".join(f"read_verilog -I{rtl_dir} {s}; " for s in srcs)
+           + "".join(f"read_verilog {s}; " for s in srcs)      # self-contained: no include directory
            + ("synth_xilinx -top USER_PRJ0 -flatten; " if target == "xilinx" else "synth -top USER_PRJ0 -flatten; ")
            + "stat")
     t0 = time.time()
@@ -43,7 +43,11 @@ def synth(params: dict, target: str = "xilinx", workdir: Path | None = None) -> 
     lut = sum(v for k, v in cells.items() if re.fullmatch(r"\$?_?LUT\d_?|LUT\d", k))
     ff = sum(v for k, v in cells.items() if re.fullmatch(r"FD[A-Z]*|\$_S?DFF\w*|\$_DFF\w*", k))
     blackbox = cells.get(p["hls_top_name"], 0)
+    # block RAM in 36 Kb units (a RAMB18E1 is half a RAMB36E1); LUTs used as RAM (distributed RAM cells)
+    bram36 = cells.get("RAMB36E1", 0) + 0.5 * cells.get("RAMB18E1", 0)
+    lutram = sum(v for k, v in cells.items() if re.fullmatch(r"RAM\d+[MXS]\w*", k))
     return {"target": target, "output_mode": p["output_mode"], "H": p["H"], "W": p["W"], "lut": lut, "ff": ff,
+            "bram36": bram36, "lutram_cells": lutram, "in_buf_words": p["in_buf_words"],
             "blackbox_ip_instances": blackbox, "cells": cells, "seconds": round(time.time() - t0, 1),
             "yosys": subprocess.run(["yosys", "-V"], capture_output=True, text=True).stdout.strip()}
 
@@ -58,7 +62,8 @@ def main(argv=None):
     res = [synth({"output_mode": m}, a.target) for m in modes]
     for r in res:
         other = {k: v for k, v in r["cells"].items() if not re.fullmatch(r"LUT\d|FD[A-Z]*", k)}
-        print(f"{r['output_mode']:7s} 64x64: LUT {r['lut']}, FF {r['ff']}, "
+        print(f"{r['output_mode']:7s} 64x64: LUT {r['lut']}, FF {r['ff']}, BRAM36 {r['bram36']} "
+              f"(input buffer {r['in_buf_words']} words), "
               f"IP black boxes {r['blackbox_ip_instances']}, "
               f"other cells {other}  ({r['seconds']} s, {r['yosys']})")
     if a.json:

@@ -323,6 +323,17 @@ SCHEMA = Section(
             },
             "RTL co-simulation",
         ),
+        "fsic": Section(
+            {
+                "high_pri_req": Leaf("bool", False, "drive High_pri_req as FSIC's upstream priority request for each "
+                                     "output frame (high from before its first word until its tlast); false: "
+                                     "constant 0. Never an interrupt (fsic_wrapper/README.md#high_pri_req)"),
+                "in_stall_limit": _int(4096, "reset value of the wrapper's STALL_LIMIT register: cycles ss_tvalid may "
+                                       "wait on a full input buffer before the frame is dropped (ERR.DROP), so FSIC's "
+                                       "shared link is never held longer; 0 = no watchdog", min=0, max=65535),
+            },
+            "the USER_PRJ0 wrapper inside FSIC (issue #15; fsic_wrapper/README.md)",
+        ),
     },
     "unet-fsic build configuration",
 )

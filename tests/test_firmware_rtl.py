@@ -98,7 +98,7 @@ def expected_identity(p: dict) -> dict:
     """What the ID_* / OUT_MODE registers must hold for build p (fsic_wrapper/README.md register table)."""
     class_bits = max(1, (p["classes"] - 1).bit_length())
     fields = 32 // class_bits
-    return {"ID_MAGIC": 0x554E4653, "ID_VERSION": 1, "ID_IMG": (p["H"] << 16) | p["W"],
+    return {"ID_MAGIC": 0x554E4653, "ID_VERSION": 2, "ID_IMG": (p["H"] << 16) | p["W"],
             "ID_CH": (p["C"] << 16) | p["classes"],
             "ID_BITS": p["weight_bits"] | (p["act_bits"] << 8) | (8 << 16) | (class_bits << 24),
             "ID_MODEL_HASH": p["model_hash"], "ID_WORDS_IN": math.ceil(p["H"] * p["W"] * p["C"] / 4),

@@ -1,6 +1,7 @@
 """Register-map generator and wrapper generator (no simulation)."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -59,28 +60,50 @@ def test_resolve_params_geometry():
         rtl.resolve_params({"class_bits": 4})          # 21 classes do not fit
     with pytest.raises(ValueError):
         rtl.resolve_params({"output_mode": "softmax"})
+    # issue #15 options: the input buffer holds at least one frame, the watchdog fits its 16-bit register
+    assert (p["in_buf_words"], p["in_stall_limit"], p["high_pri_req"]) == (3072, 4096, 0)
+    assert rtl.resolve_params({"in_buf_words": 4096, "high_pri_req": True})["high_pri_req"] == 1
+    for bad in ({"in_buf_words": 3071}, {"in_stall_limit": 65536}, {"in_stall_limit": -1}, {"high_pri_req": 2}):
+        with pytest.raises(ValueError):
+            rtl.resolve_params(bad)
+    top = rtl.render_user_prj0({"high_pri_req": True, "in_stall_limit": 100})
+    assert ".HIGH_PRI(1)" in top and ".STALL_LIMIT(100)" in top and ".IN_BUF_WORDS(3072)" in top
 
 
-@pytest.mark.parametrize("mode", ["argmax", "logits"])
-def test_generated_wrapper_is_verilog_2005(tmp_path, mode):
-    files = rtl.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top",
+@pytest.mark.parametrize("mode,high_pri", [("argmax", False), ("logits", True)])
+def test_generated_wrapper_is_verilog_2005(tmp_path, mode, high_pri):
+    """The generated wrapper compiles from its file list with no include directory (-I / +incdir+) on Icarus
+    (-Wall silent) and is Verilator --lint-only -Wall clean without waivers, with and without the sideband."""
+    files = rtl.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top", "high_pri_req": high_pri,
                                           "hls_in_port": "input_1", "hls_out_port": "layer40_out"})
     names = {f.name for f in files}
-    assert {"USER_PRJ0.v", "unet_top.v", "unet_fsic_regs.vh", "unet_fsic_regs.h", "unet_fsic_build.h",
+    assert {"USER_PRJ0.v", "unet_top.v", "unet_fsic_regs.h", "unet_fsic_build.h",
             "unet_fsic_regs.py", "unet_fsic_build.json", "filelist.f", "filelist_sim.f"} <= names
+    assert not any(f.suffix == ".vh" for f in files), "the wrapper RTL must not need a header"
     top = (tmp_path / "fsic" / "rtl" / "USER_PRJ0.v").read_text()
     for port in ("ap_rst_n", ".input_1_TDATA", ".layer40_out_TREADY", "low__pri_irq", "High_pri_req",
                  "la_data_o", "uck2_rst_n", "ss_tupsb", "sm_tupsb"):
         assert port in top
     fsic = tmp_path / "fsic"
-    srcs = [str(f) for f in files if f.suffix == ".v"]
+    srcs = {f.name for f in files if f.suffix == ".v"}
     from _support import require_tools
 
     require_tools("iverilog", "verilator")  # the lint below must never pass silently for want of a simulator
-    subprocess.run(["iverilog", "-g2005", "-Wall", "-I", str(fsic / "rtl"), "-s", "USER_PRJ0",
-                    "-o", str(tmp_path / "a.vvp")] + srcs, check=True)
-    subprocess.run(["iverilog", "-g2005", "-DUSER_PROJECT_SIDEBAND_SUPPORT", "-I", str(fsic / "rtl"),
-                    "-s", "USER_PRJ0", "-o", str(tmp_path / "b.vvp")] + srcs, check=True)
-    r = subprocess.run(["verilator", "--lint-only", "-Wall",
-                        f"-I{fsic / 'rtl'}", "--top-module", "USER_PRJ0"] + srcs, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    # no include directory anywhere (FSIC's file lists have none): not in the lists, not on the command lines
+    assert fsic.joinpath("filelist.f").read_text().split() == [
+        ln for ln in fsic.joinpath("filelist_sim.f").read_text().split() if ln != "sim/unet_top.v"]
+    assert "incdir" not in fsic.joinpath("filelist.f").read_text()
+    for f in files:
+        if f.suffix == ".v":
+            assert not re.search(r"^\s*`include", f.read_text(), re.M), f.name
+    flist = [str(fsic / t) for t in fsic.joinpath("filelist_sim.f").read_text().split()]
+    assert {p.rsplit("/", 1)[-1] for p in flist} == srcs, "the file list names every generated Verilog file"
+    r = subprocess.run(["iverilog", "-g2005", "-Wall", "-s", "USER_PRJ0", "-o", str(tmp_path / "a.vvp")] + flist,
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), r.stdout + r.stderr
+    subprocess.run(["iverilog", "-g2005", "-DUSER_PROJECT_SIDEBAND_SUPPORT",
+                    "-s", "USER_PRJ0", "-o", str(tmp_path / "b.vvp")] + flist, check=True, cwd=tmp_path)
+    for extra in ([], ["-DUSER_PROJECT_SIDEBAND_SUPPORT"]):
+        r = subprocess.run(["verilator", "--lint-only", "-Wall", *extra, "--top-module", "USER_PRJ0"] + flist,
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0 and not r.stderr.strip(), r.stderr

@@ -15,7 +15,9 @@ def test_wrapper_synth_xilinx(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     r = mod.synth({"output_mode": "argmax"}, "xilinx", tmp_path)
-    print(f"yosys synth_xilinx, wrapper only, 64x64 argmax: LUT {r['lut']}, FF {r['ff']}")
+    print(f"yosys synth_xilinx, wrapper only, 64x64 argmax: LUT {r['lut']}, FF {r['ff']}, BRAM36 {r['bram36']}")
     assert r["blackbox_ip_instances"] == 1          # the IP stays a black box
     assert 100 < r["lut"] < 2000 and 100 < r["ff"] < 1000   # sane, and a regression bound
+    # the input frame buffer (3,072 x 33 bits) is block RAM, not LUTs/FFs: 3 RAMB36 (1024 x 36 each)
+    assert r["in_buf_words"] == 3072 and r["bram36"] == 3 and r["lutram_cells"] == 0, r["cells"]
     assert "DSP48E1" not in r["cells"]

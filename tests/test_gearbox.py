@@ -170,10 +170,10 @@ def test_bad_core_parameters_stop_icarus(tmp_path):
         "img_w_field": ({"IMG_W": 70000}, "ID_IMG fields"),
     }
     for name, (over, msg) in cases.items():
-        r = _icarus(tmp_path, "2005", over, top="unet_fsic_core", srcs=srcs, incdir=RTL_DIR)
+        r = _icarus(tmp_path, "2005", over, top="unet_fsic_core", srcs=srcs)
         out = r.stdout + r.stderr
         assert "ERROR" in out and msg in out, f"{name}: {out}"
-    ok = _icarus(tmp_path, "2005", {}, top="unet_fsic_core", srcs=srcs, incdir=RTL_DIR)
+    ok = _icarus(tmp_path, "2005", {}, top="unet_fsic_core", srcs=srcs)
     assert "ERROR" not in ok.stdout + ok.stderr
 
 
@@ -245,5 +245,5 @@ def test_helper_file_list(tmp_path):
         rtl.helper_files(bad)
     built = rtl.write_wrapper(tmp_path / "b", {})
     flist = (tmp_path / "b" / "fsic" / "filelist.f").read_text().split()
-    assert flist == ["+incdir+rtl"] + [f"rtl/{n}" for n in names] + ["rtl/USER_PRJ0.v"]
+    assert flist == [f"rtl/{n}" for n in names] + ["rtl/USER_PRJ0.v"]
     assert {f.name for f in built} >= set(names)

@@ -91,7 +91,10 @@ uint32_t unet_fsic_identity_diff(const unet_fsic_identity_t *got, const unet_fsi
 /* UNET_FSIC_OK or UNET_FSIC_E_IDENTITY; *diff (may be NULL) gets the UNET_FSIC_IDDIFF_* mask. */
 int unet_fsic_check_identity(const unet_fsic_t *dev, const unet_fsic_identity_t *expected, uint32_t *diff);
 
-/* IER value, e.g. UNET_FSIC_IER_DONE_LOW_MASK | UNET_FSIC_IER_ERR_LOW_MASK. */
+/* IER value, e.g. UNET_FSIC_IER_DONE_LOW_MASK | UNET_FSIC_IER_ERR_LOW_MASK: the interrupt is low__pri_irq
+ * (Caravel user_irq[1]).  High_pri_req (user_irq[2]) is NOT an interrupt -- FSIC's switch takes it as the project's
+ * upstream priority request; no register drives it (build option high_pri_req, OUT_MODE.HIGH_PRI).  Do not enable
+ * user_irq[2] for this project. */
 void unet_fsic_irq_enable(const unet_fsic_t *dev, uint32_t ier);
 void unet_fsic_set_auto_restart(unet_fsic_t *dev, int on);
 
@@ -106,6 +109,13 @@ void unet_fsic_read_counters(const unet_fsic_t *dev, unet_fsic_counters_t *c);
 void unet_fsic_clear_counters(const unet_fsic_t *dev);            /* any write clears a counter */
 uint32_t unet_fsic_errors(const unet_fsic_t *dev);
 void unet_fsic_clear_errors(const unet_fsic_t *dev, uint32_t mask); /* W1C */
+/* Frame integrity: CRC-32 (zlib.crc32 of the words as 4 little-endian bytes each) of the last input frame received
+ * and the last output frame sent.  Either pointer may be NULL. */
+void unet_fsic_read_crcs(const unet_fsic_t *dev, uint32_t *in_crc, uint32_t *out_crc);
+/* Input frames dropped by the stall watchdog (ERR.DROP); any write clears the counter. */
+uint32_t unet_fsic_drop_frames(const unet_fsic_t *dev);
+/* Stall watchdog: cycles ss_tvalid may wait on a full input buffer before the frame is dropped (0 = never). */
+void unet_fsic_set_stall_limit(const unet_fsic_t *dev, uint32_t cycles);
 /* Pulse CTRL.SOFT_RESET and poll until it reads 0 again. */
 int unet_fsic_soft_reset(unet_fsic_t *dev, uint32_t max_polls);
 

@@ -7,7 +7,7 @@
 /* Same registers seen from the PYNQ/FPGA side. */
 #define UNET_FSIC_BASE_FPGA 0x60000000u
 #define UNET_FSIC_PRJ_SEL_ADDR 0x30005000u
-#define UNET_FSIC_REGMAP_VERSION 1u
+#define UNET_FSIC_REGMAP_VERSION 2u
 #define UNET_FSIC_MAGIC 0x554E4653u
 
 /* Control/status, bits {2,1,0} = {ap_idle, ap_done, ap_start} as in the FSIC/HLS examples. */
@@ -27,18 +27,14 @@
 #define UNET_FSIC_CTRL_SOFT_RESET_LSB 8u
 #define UNET_FSIC_CTRL_SOFT_RESET_MASK 0x00000100u
 
-/* Interrupt enables. Low-priority line low__pri_irq (user_irq[1]) and high-priority High_pri_req (user_irq[2]). */
+/* Interrupt enables of the one interrupt line low__pri_irq (Caravel user_irq[1]). High_pri_req is not an interrupt (FSIC's upstream priority request; see OUT_MODE.HIGH_PRI) and no IER bit drives it; bits 8 and 9 (v1's DONE_HIGH / ERR_HIGH) read 0 and ignore writes. */
 #define UNET_FSIC_IER 0x008u
 #define UNET_FSIC_IER_DONE_LOW_LSB 0u
 #define UNET_FSIC_IER_DONE_LOW_MASK 0x00000001u
 #define UNET_FSIC_IER_ERR_LOW_LSB 1u
 #define UNET_FSIC_IER_ERR_LOW_MASK 0x00000002u
-#define UNET_FSIC_IER_DONE_HIGH_LSB 8u
-#define UNET_FSIC_IER_DONE_HIGH_MASK 0x00000100u
-#define UNET_FSIC_IER_ERR_HIGH_LSB 9u
-#define UNET_FSIC_IER_ERR_HIGH_MASK 0x00000200u
 
-/* Interrupt status (sticky, write 1 to clear). The irq lines are level = |(ISR & enables). */
+/* Interrupt status (sticky, write 1 to clear). low__pri_irq is the level |(ISR & IER). */
 #define UNET_FSIC_ISR 0x00Cu
 #define UNET_FSIC_ISR_DONE_LSB 0u
 #define UNET_FSIC_ISR_DONE_MASK 0x00000001u
@@ -75,15 +71,44 @@
 #define UNET_FSIC_ERR_KEEP_MASK 0x00000004u
 #define UNET_FSIC_ERR_OVERFLOW_LSB 3u
 #define UNET_FSIC_ERR_OVERFLOW_MASK 0x00000008u
+#define UNET_FSIC_ERR_DROP_LSB 4u
+#define UNET_FSIC_ERR_DROP_MASK 0x00000010u
 
 /* Output format as built (read-only). */
 #define UNET_FSIC_OUT_MODE 0x024u
 #define UNET_FSIC_OUT_MODE_ARGMAX_LSB 0u
 #define UNET_FSIC_OUT_MODE_ARGMAX_MASK 0x00000001u
+#define UNET_FSIC_OUT_MODE_HIGH_PRI_LSB 1u
+#define UNET_FSIC_OUT_MODE_HIGH_PRI_MASK 0x00000002u
 #define UNET_FSIC_OUT_MODE_FIELDS_PER_WORD_LSB 8u
 #define UNET_FSIC_OUT_MODE_FIELDS_PER_WORD_MASK 0x0000FF00u
 #define UNET_FSIC_OUT_MODE_FIELD_BITS_LSB 16u
 #define UNET_FSIC_OUT_MODE_FIELD_BITS_MASK 0x00FF0000u
+
+/* CRC-32 of the last input frame completely received into the buffer = Python zlib.crc32 of the frame's ss_tdata words as 4 bytes each, little-endian (bits 7:0 first), all 4 bytes of every word (also a short last word's padding bytes as sent). A long frame counts up to its last counted word; a dropped frame does not count. */
+#define UNET_FSIC_IN_CRC 0x028u
+#define UNET_FSIC_IN_CRC_CRC_LSB 0u
+#define UNET_FSIC_IN_CRC_CRC_MASK 0xFFFFFFFFu
+
+/* CRC-32 of the last output frame sent (up to its sm_tlast), same definition as IN_CRC over the sm_tdata words. */
+#define UNET_FSIC_OUT_CRC 0x02Cu
+#define UNET_FSIC_OUT_CRC_CRC_LSB 0u
+#define UNET_FSIC_OUT_CRC_CRC_MASK 0xFFFFFFFFu
+
+/* Input frames dropped by the stall watchdog (see STALL_LIMIT). Any write clears it. */
+#define UNET_FSIC_DROP_FRAMES 0x030u
+#define UNET_FSIC_DROP_FRAMES_COUNT_LSB 0u
+#define UNET_FSIC_DROP_FRAMES_COUNT_MASK 0xFFFFFFFFu
+
+/* Stall watchdog of the input. ss_tready is low only while the input buffer (ID_IN_BUF words, at least one frame) is full; when ss_tvalid has waited LIMIT consecutive cycles, the frame being received is dropped (its buffered words taken back, the rest accepted and discarded through its ss_tlast; ERR.DROP, DROP_FRAMES), so the shared FSIC link is never held longer. 0 = no watchdog (back-pressure while the IP does not consume). */
+#define UNET_FSIC_STALL_LIMIT 0x034u
+#define UNET_FSIC_STALL_LIMIT_LIMIT_LSB 0u
+#define UNET_FSIC_STALL_LIMIT_LIMIT_MASK 0x0000FFFFu
+
+/* Words in the input buffer now. */
+#define UNET_FSIC_IN_LEVEL 0x038u
+#define UNET_FSIC_IN_LEVEL_WORDS_LSB 0u
+#define UNET_FSIC_IN_LEVEL_WORDS_MASK 0x001FFFFFu
 
 /* Build identity magic 0x554E4653 ("UNFS"). */
 #define UNET_FSIC_ID_MAGIC 0x040u
@@ -141,5 +166,10 @@
 #define UNET_FSIC_ID_HLS_IN_TDATA_W_MASK 0x0000FFFFu
 #define UNET_FSIC_ID_HLS_OUT_TDATA_W_LSB 16u
 #define UNET_FSIC_ID_HLS_OUT_TDATA_W_MASK 0xFFFF0000u
+
+/* Input buffer depth in 32-bit words (at least ID_WORDS_IN, one frame). */
+#define UNET_FSIC_ID_IN_BUF 0x064u
+#define UNET_FSIC_ID_IN_BUF_WORDS_LSB 0u
+#define UNET_FSIC_ID_IN_BUF_WORDS_MASK 0xFFFFFFFFu
 
 #endif /* UNET_FSIC_REGS_H */

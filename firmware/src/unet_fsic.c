@@ -141,6 +141,22 @@ void unet_fsic_clear_errors(const unet_fsic_t *dev, uint32_t mask)
     unet_fsic_wr(dev, UNET_FSIC_ERR, mask);
 }
 
+void unet_fsic_read_crcs(const unet_fsic_t *dev, uint32_t *in_crc, uint32_t *out_crc)
+{
+    if (in_crc) *in_crc = unet_fsic_rd(dev, UNET_FSIC_IN_CRC);
+    if (out_crc) *out_crc = unet_fsic_rd(dev, UNET_FSIC_OUT_CRC);
+}
+
+uint32_t unet_fsic_drop_frames(const unet_fsic_t *dev)
+{
+    return unet_fsic_rd(dev, UNET_FSIC_DROP_FRAMES);
+}
+
+void unet_fsic_set_stall_limit(const unet_fsic_t *dev, uint32_t cycles)
+{
+    unet_fsic_wr(dev, UNET_FSIC_STALL_LIMIT, cycles & UNET_FSIC_STALL_LIMIT_LIMIT_MASK);
+}
+
 int unet_fsic_soft_reset(unet_fsic_t *dev, uint32_t max_polls)
 {
     uint32_t n;

@@ -26,6 +26,7 @@ void rm_reset(void)
     RM.accept_after = 2;
     RM.done_after = 10;
     RM.reset_len = 4;
+    RM.stall_limit = 4096;
 }
 
 static void violation(const char *what, uintptr_t addr, uint32_t v)
@@ -104,6 +105,12 @@ uint32_t unet_fsic_mmio_read(uintptr_t addr)
     case UNET_FSIC_ID_WORDS_IN: v = RM.id_words_in; break;
     case UNET_FSIC_ID_WORDS_OUT: v = RM.id_words_out; break;
     case UNET_FSIC_ID_HLS: v = RM.id_hls; break;
+    case UNET_FSIC_IN_CRC: v = RM.in_crc; break;
+    case UNET_FSIC_OUT_CRC: v = RM.out_crc; break;
+    case UNET_FSIC_DROP_FRAMES: v = RM.drop_frames; break;
+    case UNET_FSIC_STALL_LIMIT: v = RM.stall_limit; break;
+    case UNET_FSIC_IN_LEVEL: v = 0; break;
+    case UNET_FSIC_ID_IN_BUF: v = RM.id_words_in; break;
     default: violation("read of an unmapped offset", addr, 0); v = 0;
     }
     return v;
@@ -114,11 +121,11 @@ void unet_fsic_mmio_write(uintptr_t addr, uint32_t v)
     uint32_t off;
     const uint32_t ctrl_w = UNET_FSIC_CTRL_AP_START_MASK | UNET_FSIC_CTRL_AP_DONE_MASK
                             | UNET_FSIC_CTRL_AUTO_RESTART_MASK | UNET_FSIC_CTRL_SOFT_RESET_MASK;
-    const uint32_t ier_w = UNET_FSIC_IER_DONE_LOW_MASK | UNET_FSIC_IER_ERR_LOW_MASK | UNET_FSIC_IER_DONE_HIGH_MASK
-                           | UNET_FSIC_IER_ERR_HIGH_MASK;
+    /* v2: only the two low__pri_irq enables; High_pri_req is no interrupt and has no IER bit */
+    const uint32_t ier_w = UNET_FSIC_IER_DONE_LOW_MASK | UNET_FSIC_IER_ERR_LOW_MASK;
     const uint32_t isr_w = UNET_FSIC_ISR_DONE_MASK | UNET_FSIC_ISR_ERR_MASK;
     const uint32_t err_w = UNET_FSIC_ERR_SHORT_MASK | UNET_FSIC_ERR_LONG_MASK | UNET_FSIC_ERR_KEEP_MASK
-                           | UNET_FSIC_ERR_OVERFLOW_MASK;
+                           | UNET_FSIC_ERR_OVERFLOW_MASK | UNET_FSIC_ERR_DROP_MASK;
     tick();
     if (addr & 3u) { violation("unaligned write", addr, v); return; }
     if (addr == UNET_FSIC_PRJ_SEL_ADDR) { RM.prj_sel = v & 0x1Fu; return; }
@@ -151,6 +158,8 @@ void unet_fsic_mmio_write(uintptr_t addr, uint32_t v)
     case UNET_FSIC_WORDS_IN: RM.words_in = 0; break;
     case UNET_FSIC_WORDS_OUT: RM.words_out = 0; break;
     case UNET_FSIC_FRAMES_IN: RM.frames_in = 0; break;
+    case UNET_FSIC_DROP_FRAMES: RM.drop_frames = 0; break;
+    case UNET_FSIC_STALL_LIMIT: RM.stall_limit = v & UNET_FSIC_STALL_LIMIT_LIMIT_MASK; break;
     case UNET_FSIC_ERR:
         if (v & ~err_w) violation("ERR reserved bits", addr, v);
         RM.err &= ~v;

@@ -15,6 +15,7 @@ typedef struct {
     uint32_t prj_sel;          /* 0xFFFFFFFF until written */
     uint32_t auto_restart, start_pending, ap_done, running, soft_reset_left;
     uint32_t ier, isr, err, frames_done, words_in, words_out, frames_in;
+    uint32_t in_crc, out_crc, drop_frames, stall_limit;
     /* script */
     int accept_after, done_after, reset_len; /* -1 = never */
     uint32_t err_on_done;

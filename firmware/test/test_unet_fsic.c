@@ -181,6 +181,31 @@ TEST(test_irq_enable)
     NO_VIOLATIONS();
 }
 
+TEST(test_irq_enable_has_no_high_priority_bits)
+{
+    /* v2: High_pri_req is no interrupt; a write of v1's DONE_HIGH/ERR_HIGH bits (8, 9) is a violation of the map */
+    setup();
+    unet_fsic_irq_enable(&dev, 1u << 8);
+    CHECK(RM.violations == 1 && RM.ier == 0);
+}
+
+TEST(test_crc_drop_stall)
+{
+    uint32_t in = 0, out = 0;
+    setup();
+    RM.in_crc = 0x12345678u;
+    RM.out_crc = 0x9ABCDEF0u;
+    unet_fsic_read_crcs(&dev, &in, &out);
+    CHECK(in == 0x12345678u && out == 0x9ABCDEF0u);
+    unet_fsic_read_crcs(&dev, 0, &out);                  /* either pointer may be NULL */
+    RM.drop_frames = 3;
+    CHECK(unet_fsic_drop_frames(&dev) == 3);
+    CHECK(RM.stall_limit == 4096u);
+    unet_fsic_set_stall_limit(&dev, 0x12345u);           /* 16-bit field */
+    CHECK(RM.stall_limit == 0x2345u && unet_fsic_rd(&dev, UNET_FSIC_STALL_LIMIT) == 0x2345u);
+    NO_VIOLATIONS();
+}
+
 TEST(test_app_pass_and_report)
 {
     uf_app_result_t r;
@@ -235,6 +260,8 @@ int main(void)
     RUN(test_auto_restart_kept);
     RUN(test_soft_reset);
     RUN(test_irq_enable);
+    RUN(test_irq_enable_has_no_high_priority_bits);
+    RUN(test_crc_drop_stall);
     RUN(test_app_pass_and_report);
     RUN(test_app_failures);
     printf("ALL %d TESTS PASSED (%d checks)\n", n_tests, n_checks);

@@ -3,9 +3,15 @@
 `default_nettype none
 
 // unet_fsic_core: everything of USER_PRJ0 except the hls4ml IP instance.
-//   ss_* (32-bit, 4 bytes/word)  -> uf_in_framer -> uf_gearbox (bytes -> C bytes/pixel) -> IP input stream
-//   IP output stream -> field extraction -> uf_gearbox (fields -> 32-bit words, tlast/tkeep) -> sm_*
+//   ss_* (32-bit, 4 bytes/word)  -> uf_in_buf (framing checks, whole-frame BRAM buffer, stall watchdog, CRC)
+//                                -> uf_gearbox (bytes -> C bytes/pixel) -> IP input stream
+//   IP output stream -> field extraction -> uf_gearbox (fields -> 32-bit words, tlast/tkeep) -> sm_* (+ CRC,
+//   optional High_pri_req per output frame)
 //   AXI-Lite (FSIC subset) -> uf_axil_slave -> uf_regs
+// High_pri_req (irq_high here) is never an interrupt: with HIGH_PRI=1 it requests FSIC's upstream priority for an
+// output frame about to be sent -- it rises one cycle before the frame's first word is offered (sm_tvalid is held
+// back for that cycle) and falls with the frame's sm_tlast handshake; with HIGH_PRI=0 it is constant 0.  No register
+// (IER/ISR) drives it; the interrupt is low__pri_irq (irq_low).
 // Single clock (FSIC drives axi_clk and axis_clk from the same core clock); synchronous active-low reset.
 // Parameter constraints (checked at time 0 of simulation; a violation stops it with $error + $finish; the
 // helpers check their own, e.g. the gearboxes' 8-bit field counts, the register fields of the identity values):
@@ -29,7 +35,10 @@ module unet_fsic_core #(
     parameter HLS_OUT_TDATA_W = 8,     // IP output TDATA width
     parameter OUT_ELEM_BITS   = 8,     // bits per output element inside the IP output TDATA
     parameter OUT_SHIFT       = 0,     // the streamed field sits at bits [OUT_SHIFT+FW-1:OUT_SHIFT] of its element
-    parameter WREADY_LAG      = 0      // 1: AXI-Lite wready only after the address was latched
+    parameter WREADY_LAG      = 0,     // 1: AXI-Lite wready only after the address was latched
+    parameter IN_BUF_WORDS    = ((IMG_H * IMG_W * IMG_C + 3) / 4),   // input buffer depth (>= one frame)
+    parameter STALL_LIMIT     = 4096,  // reset value of STALL_LIMIT (ss stall watchdog, cycles; 0 = off)
+    parameter HIGH_PRI        = 0      // 1: High_pri_req requests upstream priority for each output frame
 ) (
     input  wire        clk,
     input  wire        rst_n,
@@ -143,37 +152,43 @@ module unet_fsic_core #(
         .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data), .wr_strb(wr_strb),
         .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data));
 
-    wire in_busy, out_busy, ev_frame_in, ev_word_in, err_short, err_long, err_keep;
+    wire in_busy, out_busy, ev_frame_in, ev_word_in, err_short, err_long, err_keep, ev_drop;
     reg  err_ovf;
     wire ev_word_out  = sm_tvalid & sm_tready;
     wire ev_frame_done = ev_word_out & sm_tlast;
+    wire [15:0] stall_limit;
+    wire [20:0] in_level;
+    wire [31:0] crc_in, crc_out;
 
     uf_regs #(
         .ADDR_W(12), .IMG_H(IMG_H), .IMG_W(IMG_W), .IMG_C(IMG_C), .CLASSES(CLASSES), .ARGMAX(ARGMAX),
         .OUT_FIELD_BITS(FW), .OUT_FIELDS_WORD(OUT_N), .WEIGHT_BITS(WEIGHT_BITS), .ACT_BITS(ACT_BITS),
         .LOGIT_BITS(LOGIT_BITS), .CLASS_BITS(CLASS_BITS), .MODEL_HASH(MODEL_HASH),
         .WORDS_IN(WORDS_IN), .WORDS_OUT(WORDS_OUT),
-        .HLS_IN_TDATA_W(HLS_IN_TDATA_W), .HLS_OUT_TDATA_W(HLS_OUT_TDATA_W)
+        .HLS_IN_TDATA_W(HLS_IN_TDATA_W), .HLS_OUT_TDATA_W(HLS_OUT_TDATA_W),
+        .IN_BUF_WORDS(IN_BUF_WORDS), .STALL_LIMIT(STALL_LIMIT), .HIGH_PRI(HIGH_PRI)
     ) u_regs (
         .clk(clk), .rst_n(rst_n),
         .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data), .wr_strb(wr_strb),
         .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data),
         .ip_idle(ip_ap_idle), .ip_ready(ip_ap_ready), .in_busy(in_busy), .out_busy(out_busy),
         .ev_frame_done(ev_frame_done), .ev_frame_in(ev_frame_in), .ev_word_in(ev_word_in),
-        .ev_word_out(ev_word_out), .ev_err({err_ovf, err_keep, err_long, err_short}),
-        .ip_start(ip_ap_start), .soft_rst(soft_rst), .irq_low(irq_low), .irq_high(irq_high));
+        .ev_word_out(ev_word_out), .ev_err({ev_drop, err_ovf, err_keep, err_long, err_short}),
+        .in_level(in_level), .crc_in(crc_in), .crc_out(crc_out),
+        .ip_start(ip_ap_start), .soft_rst(soft_rst), .stall_limit(stall_limit), .irq_low(irq_low));
 
     // ---------------------------------------------------------------- input path
     wire [31:0] fr_data;
     wire [7:0]  fr_cnt;
     wire        fr_valid, fr_ready, fr_busy;
 
-    uf_in_framer #(.WORDS(WORDS_IN), .LAST_BYTES(LAST_IN_B)) u_framer (
-        .clk(clk), .rst_n(dp_rst_n),
+    uf_in_buf #(.WORDS(WORDS_IN), .LAST_BYTES(LAST_IN_B), .DEPTH(IN_BUF_WORDS), .SW(16)) u_inbuf (
+        .clk(clk), .rst_n(dp_rst_n), .regs_rst_n(rst_n),
         .s_tdata(ss_tdata), .s_tkeep(ss_tkeep), .s_tlast(ss_tlast), .s_tvalid(ss_tvalid), .s_tready(ss_tready),
+        .stall_limit(stall_limit),
         .o_data(fr_data), .o_cnt(fr_cnt), .o_valid(fr_valid), .o_ready(fr_ready),
-        .busy(fr_busy), .frame_in(ev_frame_in), .word_in(ev_word_in),
-        .err_short(err_short), .err_long(err_long), .err_keep(err_keep));
+        .busy(fr_busy), .level(in_level), .frame_in(ev_frame_in), .word_in(ev_word_in),
+        .err_short(err_short), .err_long(err_long), .err_keep(err_keep), .ev_drop(ev_drop), .crc(crc_in));
 
     wire [IMG_C*8-1:0] px_data;
     wire [7:0]         px_cnt;
@@ -222,13 +237,37 @@ module unet_fsic_core #(
     wire [7:0]          out_in_cnt = OUT_IN_N;
     wire [OUT_N*FW-1:0] ow_data;
     wire [7:0]          ow_cnt;
-    wire                go_empty;
+    wire                go_empty, go_valid;
 
     uf_gearbox #(.FW(FW), .IN_N(OUT_IN_N), .OUT_N(OUT_N), .FRAME_N(OUT_FIELDS)) u_pack (
         .clk(clk), .rst_n(dp_rst_n),
         .in_data(of_data), .in_cnt(out_in_cnt), .in_valid(ip_out_tvalid), .in_ready(ip_out_tready),
         .out_data(ow_data), .out_cnt(ow_cnt), .out_last(sm_tlast),
-        .out_valid(sm_tvalid), .out_ready(sm_tready), .empty(go_empty));
+        .out_valid(go_valid), .out_ready(sm_tready & sm_tvalid), .empty(go_empty));
+
+    // High_pri_req: an upstream priority request per output frame (HIGH_PRI=1), never an interrupt.  hp_req rises
+    // when the first word of a frame is ready, sm_tvalid follows one cycle later (hp_q), hp_req falls with the
+    // frame's sm_tlast handshake: the switch sees the request before the frame is offered and never while idle.
+    reg out_mid;   // an output frame is partly sent
+    reg hp_req, hp_q;
+    always @(posedge clk) begin
+        if (!dp_rst_n) begin
+            out_mid <= 1'b0;
+            hp_req  <= 1'b0;
+            hp_q    <= 1'b0;
+        end else begin
+            if (ev_word_out) out_mid <= ~sm_tlast;
+            if (HIGH_PRI == 0) hp_req <= 1'b0;
+            else if (ev_frame_done) hp_req <= 1'b0;
+            else if (go_valid && !out_mid) hp_req <= 1'b1;
+            hp_q <= hp_req & ~ev_frame_done;
+        end
+    end
+    assign sm_tvalid = go_valid & ((HIGH_PRI == 0) | out_mid | (hp_req & hp_q));
+    assign irq_high  = hp_req;
+
+    uf_crc32 u_crc_out (.clk(clk), .rst_n(rst_n), .frame_rst_n(dp_rst_n), .en(ev_word_out), .close(sm_tlast),
+                        .abort(1'b0), .data(sm_tdata), .crc(crc_out));
 
     assign out_busy = ~go_empty;
     generate
@@ -243,7 +282,7 @@ module unet_fsic_core #(
     // the IP input stream has no side channels, and the output keep comes from the frame geometry
     wire _unused_ok = &{1'b0, px_cnt, px_last, ow_cnt, 1'b0};
 
-    assign la_data = {8'd0, err_ovf, err_keep, err_long, err_short, in_busy, out_busy, irq_high, irq_low,
+    assign la_data = {7'd0, ev_drop, err_ovf, err_keep, err_long, err_short, in_busy, out_busy, irq_high, irq_low,
                       ip_ap_start, ip_ap_ready, ip_ap_done, ip_ap_idle,
                       ss_tvalid, ss_tready, sm_tvalid, sm_tready};
 endmodule

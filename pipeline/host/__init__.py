@@ -37,23 +37,40 @@ Exceptions (all subclasses of :class:`UnetFsicError`)
 ``DeviceTimeoutError``     (also a ``TimeoutError``) a frame or register access did not complete in time
 ``DeviceErrorFlags``       the wrapper's ERR register is non-zero (``.flags``, ``.names``; ``.results`` = frames
                            finished before it); flags stay set until :meth:`UnetFsic.clear_errors`
+``FrameCrcError``          after a frame, IN_CRC / OUT_CRC (register map v2) differ from ``zlib.crc32`` of the words
+                           the host sent / received (end-to-end integrity: words lost, duplicated or changed)
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..build import BuildDir
 from .board import FPGA_BASE, WINDOW, PynqBackend
-from .errors import DeviceErrorFlags, DeviceTimeoutError, IdentityMismatchError, NoHardwareError, UnetFsicError
+from .errors import (
+    DeviceErrorFlags,
+    DeviceTimeoutError,
+    FrameCrcError,
+    IdentityMismatchError,
+    NoHardwareError,
+    UnetFsicError,
+)
 from .sim import SimBackend
 
 __all__ = ["open", "UnetFsic", "UnetFsicError", "NoHardwareError", "IdentityMismatchError", "DeviceTimeoutError",
-           "DeviceErrorFlags", "FPGA_BASE", "WINDOW"]
+           "DeviceErrorFlags", "FrameCrcError", "FPGA_BASE", "WINDOW", "frame_crc"]
+
+
+def frame_crc(data: bytes) -> int:
+    """The CRC the wrapper's IN_CRC / OUT_CRC registers hold for a frame of stream bytes: ``zlib.crc32`` of its
+    32-bit words, 4 bytes each little-endian (byte 0 of the frame in bits [7:0] of word 0), the last word's unused
+    bytes as zeros."""
+    return zlib.crc32(bytes(data) + b"\0" * (-len(data) % 4))
 
 
 # ------------------------------------------------------------------------------------------------ build files
@@ -106,7 +123,7 @@ class UnetFsic:
                     raise IdentityMismatchError(diff)
             R = self.R
             # clean state: stale error/interrupt flags cleared, counters zeroed, frames processed back to back
-            self._wr(R.ERR, R.ERR_SHORT_MASK | R.ERR_LONG_MASK | R.ERR_KEEP_MASK | R.ERR_OVERFLOW_MASK)
+            self._wr(R.ERR, 0xFFFFFFFF)
             self._wr(R.ISR, R.ISR_DONE_MASK | R.ISR_ERR_MASK)
             for off in (R.FRAMES_DONE, R.WORDS_IN, R.WORDS_OUT, R.FRAMES_IN):
                 self._wr(off, 0)
@@ -158,11 +175,11 @@ class UnetFsic:
     def error_flags(self) -> tuple[int, list[str]]:
         R = self.R
         v = self._rd(R.ERR)
-        return v, [n for n in ("SHORT", "LONG", "KEEP", "OVERFLOW") if v & getattr(R, f"ERR_{n}_MASK")]
+        return v, [n for n in ("SHORT", "LONG", "KEEP", "OVERFLOW", "DROP") if v & getattr(R, f"ERR_{n}_MASK", 0)]
 
     def clear_errors(self):
         R = self.R
-        self._wr(R.ERR, R.ERR_SHORT_MASK | R.ERR_LONG_MASK | R.ERR_KEEP_MASK | R.ERR_OVERFLOW_MASK)
+        self._wr(R.ERR, 0xFFFFFFFF)
         self._wr(R.ISR, R.ISR_ERR_MASK)
 
     def reset(self):
@@ -200,6 +217,16 @@ class UnetFsic:
         lg = np.frombuffer(raw, dtype=np.int8)[:H * W * b["classes"]].reshape(H, W, b["classes"])
         return lg.copy() if logits else np.argmax(lg, axis=-1).astype(np.uint8)
 
+    def _check_crcs(self, sent: bytes, received: bytes, results):
+        """End-to-end integrity of the last frame: IN_CRC / OUT_CRC against the host's own CRCs."""
+        R = self.R
+        if not hasattr(R, "IN_CRC"):      # register map v1 (a build wrapped before the CRC registers existed)
+            return
+        for which, off, data in (("input", R.IN_CRC, sent), ("output", R.OUT_CRC, received)):
+            dev, host = self._rd(off), frame_crc(data)
+            if dev != host:
+                raise FrameCrcError(which, dev, host, results=list(results))
+
     def infer(self, image: np.ndarray, timeout: float | None = None, logits: bool = False,
               codes: bool = False) -> np.ndarray:
         """One frame (H, W, C) uint8 -> (H, W) uint8 class map (or (H, W, classes) int8 logit codes of a logits
@@ -232,11 +259,13 @@ class UnetFsic:
         done0 = self._rd(R.FRAMES_DONE)
         out = []
         for img in images:
-            raw = self._be().transfer(np.ascontiguousarray(img).tobytes(), self._out_len(), tmo)
+            data = np.ascontiguousarray(img).tobytes()
+            raw = self._be().transfer(data, self._out_len(), tmo)
             res = self._unpack(raw, logits)
             v, names = self.error_flags()
             if v:
                 raise DeviceErrorFlags(v, names, results=out + [res])
+            self._check_crcs(data, raw, out)
             out.append(res)
         done = (self._rd(R.FRAMES_DONE) - done0) & 0xFFFFFFFF
         if done != len(images):

@@ -28,3 +28,15 @@ class DeviceErrorFlags(UnetFsicError):
     def __init__(self, flags: int, names: list[str], results=None):
         self.flags, self.names, self.results = flags, names, results
         super().__init__(f"wrapper error flags set: ERR=0x{flags:X} ({', '.join(names)})")
+
+
+class FrameCrcError(UnetFsicError):
+    """The wrapper's frame CRC registers (IN_CRC / OUT_CRC: zlib.crc32 of the frame's 32-bit words, 4 little-endian
+    bytes each) differ from the CRC of the words the host sent / received: words were lost, duplicated or changed on
+    the way (FSIC's switch is known to do this under FPGA-side back-pressure). ``.which`` is 'input' or 'output',
+    ``.device`` / ``.host`` the two CRCs, ``.results`` the frames finished before this one."""
+
+    def __init__(self, which: str, device: int, host: int, results=None):
+        self.which, self.device, self.host, self.results = which, device, host, results
+        super().__init__(f"{which} frame CRC mismatch: device 0x{device:08X} != host 0x{host:08X} "
+                         f"(words lost, duplicated or changed between host and wrapper)")

@@ -2,7 +2,9 @@
 
 The single source is ``fsic_wrapper/regmap.yaml``.  This module loads it and renders
 
-* :func:`render_verilog` -> ``unet_fsic_regs.vh`` (``localparam`` lines, ``include``-d inside a module body),
+* :func:`render_verilog` -> the ``localparam`` lines spliced into ``fsic_wrapper/rtl/uf_regs.v`` between its
+  ``// BEGIN GENERATED regmap`` / ``// END GENERATED regmap`` markers (:func:`splice_verilog`): the wrapper RTL is
+  self-contained -- no ``include``, no include directory (FSIC's per-block file lists have none),
 * :func:`render_c_header` -> ``unet_fsic_regs.h`` (``#define`` offsets, LSBs and masks),
 * :func:`render_python` -> a Python module with the same constants (for tools that must not import this package),
 * :func:`render_markdown` -> a register table for documentation,
@@ -57,9 +59,9 @@ def _fields(rm):
             yield reg, f
 
 
-def render_verilog(rm: dict) -> str:
+def render_verilog(rm: dict, indent: str = "") -> str:
+    """The map as Verilog ``localparam`` lines (for a module body; no macros)."""
     out = [f"// {_HEADER_NOTE}", f"// unet-fsic register map version {rm['version']}",
-           "// Include inside a module body: localparams only, no macros.",
            f"localparam [31:0] UF_REGMAP_VERSION = 32'd{int(rm['version'])};",
            f"localparam [31:0] UF_MAGIC = 32'h{int(rm['magic']):08X};"]
     for reg in rm["registers"]:
@@ -68,7 +70,26 @@ def render_verilog(rm: dict) -> str:
         base = f"UF_{reg['name']}_{f['name']}"
         out.append(f"localparam integer {base}_LSB = {int(f['lsb'])};")
         out.append(f"localparam integer {base}_W = {int(f['width'])};")
-    return "\n".join(out) + "\n"
+    return "".join(f"{indent}{line}\n" for line in out)
+
+
+BEGIN_MARK, END_MARK = "// BEGIN GENERATED regmap", "// END GENERATED regmap"
+REGS_V = REPO_ROOT / "fsic_wrapper" / "rtl" / "uf_regs.v"
+
+
+def splice_verilog(rm: dict, text: str | None = None) -> str:
+    """``uf_regs.v`` (``text``, default the checked-in file) with the block between its GENERATED markers replaced by
+    :func:`render_verilog` (the unused field constants waived for Verilator's lint around it)."""
+    text = REGS_V.read_text() if text is None else text
+    lines = text.splitlines(keepends=True)
+    b = [i for i, ln in enumerate(lines) if ln.strip() == BEGIN_MARK]
+    e = [i for i, ln in enumerate(lines) if ln.strip() == END_MARK]
+    if len(b) != 1 or len(e) != 1 or e[0] < b[0]:
+        raise ValueError(f"uf_regs.v: expected one '{BEGIN_MARK}' ... '{END_MARK}' block")
+    indent = lines[b[0]][: len(lines[b[0]]) - len(lines[b[0]].lstrip())]
+    body = (f"{indent}/* verilator lint_off UNUSEDPARAM */\n" + render_verilog(rm, indent)
+            + f"{indent}/* verilator lint_on UNUSEDPARAM */\n")
+    return "".join(lines[: b[0] + 1]) + body + "".join(lines[e[0]:])
 
 
 def render_c_header(rm: dict) -> str:
@@ -137,7 +158,7 @@ def bit(reg: str, field: str) -> int:
 
 # Checked-in generated files: path -> renderer
 CHECKED_IN = {
-    REPO_ROOT / "fsic_wrapper" / "rtl" / "unet_fsic_regs.vh": render_verilog,
+    REGS_V: splice_verilog,
     REPO_ROOT / "firmware" / "include" / "unet_fsic_regs.h": render_c_header,
     REPO_ROOT / "fsic_wrapper" / "REGMAP.md": render_markdown,
 }

@@ -5,8 +5,9 @@ Public API
 ``resolve_params(params) -> dict``
     Fill defaults and derived values (stream words per frame, fields per word, TDATA widths, ...) and validate.
 ``write_wrapper(build_dir, params) -> list[Path]``
-    Write ``<build_dir>/fsic/``: the Verilog (generated ``rtl/USER_PRJ0.v`` + copied helpers + generated
-    ``rtl/unet_fsic_regs.vh``), ``sim/<hls_top>.v`` (simulation shell of the HLS IP, driven by cocotb),
+    Write ``<build_dir>/fsic/``: the Verilog (generated ``rtl/USER_PRJ0.v`` + copied helpers, ``uf_regs.v`` with the
+    register map's localparams spliced in: self-contained, no include directory), ``sim/<hls_top>.v`` (simulation
+    shell of the HLS IP, driven by cocotb),
     ``include/unet_fsic_regs.h`` and ``include/unet_fsic_build.h`` (C), ``python/unet_fsic_regs.py`` and
     ``python/unet_fsic_build.json``, and the file lists ``filelist.f`` (synthesis, IP excluded) and
     ``filelist_sim.f`` (adds the IP shell), with paths relative to ``fsic/``.  Returns the written paths.
@@ -23,7 +24,10 @@ optional:
         in_elem_bits-wide channel element (element c at bits [c*in_elem_bits +: in_elem_bits] of TDATA);
     out_elem_bits (logits: out_tdata_width // classes rounded down to the natural width; argmax:
         out_tdata_width), out_shift (0): where the streamed field sits in each output element;
-    class_bits (5), logit_bits (8), axil_wready_lag (0).
+    class_bits (5), logit_bits (8), axil_wready_lag (0);
+    in_buf_words (words_in: one whole frame; at least that): depth of the input frame buffer (block RAM);
+    in_stall_limit (4096): reset value of the STALL_LIMIT register (input stall watchdog, cycles, 0 = off);
+    high_pri_req (False): High_pri_req requests FSIC's upstream priority for each output frame (never an interrupt).
 """
 from __future__ import annotations
 
@@ -57,7 +61,8 @@ def helper_files(flist: Path | str = HELPERS_F) -> list[Path]:
 
 DEFAULTS = dict(H=64, W=64, C=3, classes=21, output_mode="argmax", weight_bits=5, act_bits=8, model_hash=0,
                 hls_top_name="myproject", hls_in_port="input_1", hls_out_port="layer_out",
-                in_elem_bits=8, in_shift=0, out_shift=0, class_bits=5, logit_bits=8, axil_wready_lag=0)
+                in_elem_bits=8, in_shift=0, out_shift=0, class_bits=5, logit_bits=8, axil_wready_lag=0,
+                in_buf_words=None, in_stall_limit=4096, high_pri_req=False)
 
 
 def _round8(n: int) -> int:
@@ -108,6 +113,17 @@ def resolve_params(params: dict | None = None) -> dict:
     p["words_in"] = (in_bytes + 3) // 4
     p["words_out"] = (p["out_fields"] + p["fields_per_word"] - 1) // p["fields_per_word"]
     p["last_in_bytes"] = in_bytes - 4 * (p["words_in"] - 1)
+    p["in_buf_words"] = int(p["in_buf_words"]) if p.get("in_buf_words") is not None else p["words_in"]
+    if not p["words_in"] <= p["in_buf_words"] < (1 << 20):
+        raise ValueError(f"in_buf_words={p['in_buf_words']} must hold one input frame ({p['words_in']} words) "
+                         f"and be < 2**20")
+    p["in_stall_limit"] = int(p["in_stall_limit"])
+    if not 0 <= p["in_stall_limit"] < (1 << 16):
+        raise ValueError(f"in_stall_limit={p['in_stall_limit']} must be 0..65535 cycles")
+    hp = p["high_pri_req"]
+    if not isinstance(hp, (bool, int)) or int(hp) not in (0, 1):
+        raise ValueError(f"high_pri_req must be true or false, not {hp!r}")
+    p["high_pri_req"] = int(hp)
     last_f = p["out_fields"] - p["fields_per_word"] * (p["words_out"] - 1)
     p["last_out_fields"] = last_f
     p["last_out_bytes"] = (last_f * fw + 7) // 8
@@ -124,7 +140,8 @@ USER_PRJ0_TEMPLATE = """\
 //   model hash 0x{model_hash:08X}
 //   HLS IP: module {hls_top_name}, input {hls_in_port}_TDATA[{in_tdata_width_m1}:0],
 //   output {hls_out_port}_TDATA[{out_tdata_width_m1}:0]
-//   stream words per frame: {words_in} in, {words_out} out
+//   stream words per frame: {words_in} in, {words_out} out; input buffer {in_buf_words} words
+//   High_pri_req: {hp_text}
 // Port list exactly as FSIC's USER_PRJ0 (no B channel / RRESP on the AXI-Lite slave).
 module USER_PRJ0 #(
     parameter pUSER_PROJECT_SIDEBAND_WIDTH = 5,
@@ -203,7 +220,8 @@ module USER_PRJ0 #(
         .MODEL_HASH(32'h{model_hash:08X}),
         .HLS_IN_TDATA_W({in_tdata_width}), .IN_ELEM_BITS({in_elem_bits}), .IN_SHIFT({in_shift}),
         .HLS_OUT_TDATA_W({out_tdata_width}), .OUT_ELEM_BITS({out_elem_bits}), .OUT_SHIFT({out_shift}),
-        .WREADY_LAG({axil_wready_lag})
+        .WREADY_LAG({axil_wready_lag}), .IN_BUF_WORDS({in_buf_words}), .STALL_LIMIT({in_stall_limit}),
+        .HIGH_PRI({high_pri_req})
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .awvalid(awvalid), .awaddr(awaddr), .awready(awready),
@@ -288,8 +306,10 @@ endmodule
 
 
 def _fmt(template: str, p: dict) -> str:
+    hp_text = ("upstream priority request per output frame (never an interrupt)" if p["high_pri_req"]
+               else "constant 0 (never an interrupt)")
     return template.format(in_tdata_width_m1=p["in_tdata_width"] - 1, out_tdata_width_m1=p["out_tdata_width"] - 1,
-                           **p)
+                           hp_text=hp_text, **p)
 
 
 def render_user_prj0(params: dict) -> str:
@@ -336,9 +356,11 @@ def write_wrapper(build_dir: Path | str, params: dict) -> list[Path]:
 
     helpers = helper_files()
     for src in helpers:
+        if src.name == regmap.REGS_V.name:   # the register file with this map's localparams spliced in
+            put(rtl / src.name, regmap.splice_verilog(rm, src.read_text()))
+            continue
         shutil.copyfile(src, rtl / src.name)
         written.append(rtl / src.name)
-    put(rtl / "unet_fsic_regs.vh", regmap.render_verilog(rm))
     put(rtl / "USER_PRJ0.v", render_user_prj0(p))
     put(sim / f"{p['hls_top_name']}.v", render_ip_shell(p))
     put(inc / "unet_fsic_regs.h", regmap.render_c_header(rm))
@@ -347,6 +369,7 @@ def write_wrapper(build_dir: Path | str, params: dict) -> list[Path]:
     put(py / "unet_fsic_build.json", json.dumps(p, indent=2, sort_keys=True) + "\n")
     # file lists relative to the fsic/ directory (portable; use from there: `iverilog -f filelist_sim.f`)
     synth = [f"rtl/{src.name}" for src in helpers] + ["rtl/USER_PRJ0.v"]
-    put(out / "filelist.f", "\n".join(["+incdir+rtl"] + synth) + "\n")
-    put(out / "filelist_sim.f", "\n".join(["+incdir+rtl"] + synth + [f"sim/{p['hls_top_name']}.v"]) + "\n")
+    # self-contained sources: no +incdir+ (FSIC's file lists have no include directories)
+    put(out / "filelist.f", "\n".join(synth) + "\n")
+    put(out / "filelist_sim.f", "\n".join(synth + [f"sim/{p['hls_top_name']}.v"]) + "\n")
     return written

@@ -164,7 +164,7 @@ def run_fsic(sim: str, fsic: Path, test_module: str, testcases, work: Path, env:
     fsic = Path(fsic).resolve()
     env = {"UF_BUILD_JSON": str(fsic / "python" / "unet_fsic_build.json"), **(env or {})}
     return run(sim, filelist_sources(fsic / "filelist_sim.f"), test_module, testcases, Path(work).resolve(), env,
-               includes=[fsic / "rtl"], always=always, pythonpath=pythonpath, log=log)
+               always=always, pythonpath=pythonpath, log=log)
 
 
 def _serve(args: dict) -> int:

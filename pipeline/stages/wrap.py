@@ -57,6 +57,8 @@ def wrap_params(config) -> dict:
                   hls_top_name=itf["hls_top_name"], hls_in_port=itf["hls_in_port"], hls_out_port=itf["hls_out_port"],
                   in_elem_bits=itf["in_elem_bits"], in_shift=0, in_tdata_width=itf["in_tdata_width"],
                   out_tdata_width=itf["out_tdata_width"], out_elem_bits=itf["out_elem_bits"], out_shift=0)
+    fs = config.get("fsic") or {}
+    params.update(high_pri_req=bool(fs.get("high_pri_req", False)), in_stall_limit=int(fs.get("in_stall_limit", 4096)))
     if head == "logits":
         params["logit_bits"] = itf["out_elem_bits"]
     else:
