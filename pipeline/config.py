@@ -288,8 +288,9 @@ SCHEMA = Section(
                                         "build): the stream time per frame is given at this clock", min=0.01,
                                         max=1000),
                 "ip_clock": _choice("axis_clk", "the clock the IP computes on: 'axis_clk' (the bus clock, as FSIC "
-                                    "builds USER_PRJ0 today) or 'user_clock2' (its own clock; needs the two-clock "
-                                    "wrapper of issue #15, which this version refuses to generate)",
+                                    "builds USER_PRJ0 by default) or 'user_clock2' (its own clock at user_clock2_mhz: "
+                                    "`wrap` generates the two-clock wrapper, async FIFOs + synchronisers; "
+                                    "fsic_wrapper/README.md \"Two clocks\")",
                                     ["axis_clk", "user_clock2"]),
                 "user_clock2_mhz": _float(100.0, "user_clock2 in MHz when ip_clock is 'user_clock2' (at most "
                                           "1000 / hls.clock_period)", min=0.01, max=1000),
@@ -331,6 +332,13 @@ SCHEMA = Section(
                 "in_stall_limit": _int(4096, "reset value of the wrapper's STALL_LIMIT register: cycles ss_tvalid may "
                                        "wait on a full input buffer before the frame is dropped (ERR.DROP), so FSIC's "
                                        "shared link is never held longer; 0 = no watchdog", min=0, max=65535),
+                "in_framing": _choice("frame", "input stream framing: 'frame' = ss_tlast on a frame's last word; "
+                                      "'line' = FSIC's example convention, ss_tlast at the end of every line (one "
+                                      "image row, ceil(W*C/4) words), frame start from ss_tupsb sof, ss_tkeep 0000 = "
+                                      "all valid (fsic_wrapper/README.md#framing)", ["frame", "line"]),
+                "out_framing": _choice("frame", "output stream framing: 'frame' = sm_tlast on a frame's last word "
+                                       "only; 'line' = sm_tlast at the end of every output line and sm_tupsb = "
+                                       "{eol, sof} (fsic_wrapper/README.md#framing)", ["frame", "line"]),
             },
             "the USER_PRJ0 wrapper inside FSIC (issue #15; fsic_wrapper/README.md)",
         ),
@@ -531,9 +539,6 @@ def _target_checks(cfg: dict, ctx: _Ctx):
             ctx.fail(f"target.reserved.{k}", f"{_num(v)} leaves nothing for the IP: {cfg['hls']['part']} has "
                      f"{_num(cap[k])} {k}, x max_utilization {_num(t['max_utilization'])} = {_num(share)}")
     f_hls = 1000.0 / cfg["hls"]["clock_period"]
-    if t["ip_clock"] == "user_clock2":
-        ctx.fail("target.ip_clock", "'user_clock2' needs the two-clock wrapper (issue #15), which this version does "
-                 "not generate; use 'axis_clk'")
     f_ip = t["bus_clock_mhz"] if t["ip_clock"] == "axis_clk" else t["user_clock2_mhz"]
     if f_ip > f_hls * (1 + 1e-9):
         key = "target.bus_clock_mhz" if t["ip_clock"] == "axis_clk" else "target.user_clock2_mhz"

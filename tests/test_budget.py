@@ -38,8 +38,8 @@ def test_default_budget_is_the_part_minus_fsic_platform():
 
     b = budget(load_config(ROOT / "hls4ml_configs" / "default.yaml"))
     assert b["user_prj0"] == {"LUT": 53200 - 14200, "FF": 106400 - 14800, "BRAM36": 140 - 6.5, "DSP": 220}
-    # the IP's share: USER_PRJ0 minus our wrapper (argmax head: 1,575 LUT / 709 FF / 3 BRAM36 by yosys, BENCHMARKS.md)
-    assert b["available"] == {"LUT": 39000 - 1575, "FF": 91600 - 709, "BRAM36": 133.5 - 3, "DSP": 220}
+    # the IP's share: USER_PRJ0 minus our wrapper (argmax head: 1,618 LUT / 709 FF / 3 BRAM36 by yosys, BENCHMARKS.md)
+    assert b["available"] == {"LUT": 39000 - 1618, "FF": 91600 - 709, "BRAM36": 133.5 - 3, "DSP": 220}
     assert "FSIC" in b["source"] and "wrapper" in b["source"]
     routable = budget(_tiny(target={"max_utilization": 0.8}))
     assert routable["user_prj0"]["LUT"] == pytest.approx(0.8 * 53200 - 14200)  # "about 28k LUT" in the design note
@@ -88,11 +88,22 @@ def test_frame_time_at_the_ip_clock_and_bus_time_at_the_bus_clock():
     assert logits["stream_words"] == {"in": 16 * 16 * 3 // 4, "out": 16 * 16 * 21 // 4}
 
 
+def test_user_clock2_is_accepted():
+    """issue #15 item 5: the two-clock wrapper exists, so target.ip_clock 'user_clock2' is accepted and the frame
+    time is given at user_clock2_mhz (the stream time stays at the bus clock)."""
+    from pipeline.hw.budget import timing
+
+    t = timing(_tiny(target={"ip_clock": "user_clock2", "user_clock2_mhz": 100}), 100_000, None)
+    assert t["ip_clock"] == "user_clock2" and t["ip_clock_mhz"] == 100.0 and t["bus_clock_mhz"] == 5.0
+    assert t["interval_ms"] == pytest.approx(1.0)
+
+
 @pytest.mark.parametrize("section,value,needle", [
     ({"target": {"reserved": {"LUT": 60000}}}, None, "target.reserved.LUT: 60000 leaves nothing for the IP"),
     ({"target": {"max_utilization": 0.2}}, None, "target.reserved.LUT"),
     ({"target": {"frame_interval_ms": 5, "frame_interval_cycles": 100}}, None, "target.frame_interval_cycles"),
-    ({"target": {"ip_clock": "user_clock2"}}, None, "target.ip_clock: 'user_clock2' needs the two-clock wrapper"),
+    ({"target": {"ip_clock": "user_clock2", "user_clock2_mhz": 200}}, None,
+     "target.user_clock2_mhz: the IP would run at 200 MHz"),
     ({"target": {"bus_clock_mhz": 200}}, None, "target.bus_clock_mhz: the IP would run at 200 MHz"),
     ({"hls": {"reuse_factor": "fast"}}, None, "hls.reuse_factor: expected an integer >= 1 or 'auto'"),
     ({"hls": {"part": "xc7a35t"}}, None, "hls.part: unknown FPGA part"),
@@ -259,7 +270,7 @@ def test_cli_estimate_default_config_fits_user_prj0(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     es = json.loads((tmp_path / "b" / "estimate" / "estimate.json").read_text())
     assert es["budget"]["user_prj0"] == {"LUT": 39000, "FF": 91600, "BRAM36": 133.5, "DSP": 220}
-    assert es["budget"]["available"] == {"LUT": 39000 - 1575, "FF": 91600 - 709, "BRAM36": 133.5 - 3, "DSP": 220}
+    assert es["budget"]["available"] == {"LUT": 39000 - 1618, "FF": 91600 - 709, "BRAM36": 133.5 - 3, "DSP": 220}
     assert es["fits"] is True and es["fit"]["fits_nominal"] is True
     assert all(es["totals"][k] <= es["budget"]["available"][k] for k in ("LUT", "FF", "BRAM36", "DSP"))
     tm = es["timing"]

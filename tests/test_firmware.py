@@ -19,7 +19,8 @@ FW = REPO / "firmware"
 CROSS = "riscv64-unknown-elf-"
 REG_NAMES = ["CTRL", "IER", "ISR", "FRAMES_DONE", "WORDS_IN", "WORDS_OUT", "FRAMES_IN", "ERR", "OUT_MODE",
              "ID_MAGIC", "ID_VERSION", "ID_IMG", "ID_CH", "ID_BITS", "ID_MODEL_HASH", "ID_WORDS_IN",
-             "ID_WORDS_OUT", "ID_HLS", "IN_CRC", "OUT_CRC", "DROP_FRAMES", "STALL_LIMIT", "IN_LEVEL", "ID_IN_BUF"]
+             "ID_WORDS_OUT", "ID_HLS", "IN_CRC", "OUT_CRC", "DROP_FRAMES", "STALL_LIMIT", "IN_LEVEL", "ID_IN_BUF",
+             "ID_LINES"]
 
 
 def _need_toolchain():
@@ -73,11 +74,11 @@ def _uf_regmap_section(elf: Path, tmp: Path) -> bytes:
 
 
 def _parse_sig(blob: bytes):
-    """.uf_regmap = the expected identity (9 x uint32), then 26 records {char name[16]; uint32 value}."""
-    assert len(blob) == 9 * 4 + 26 * 20, len(blob)
+    """.uf_regmap = the expected identity (9 x uint32), then 27 records {char name[16]; uint32 value}."""
+    assert len(blob) == 9 * 4 + 27 * 20, len(blob)
     ident = struct.unpack_from("<9I", blob, 0)
     recs = {}
-    for i in range(26):
+    for i in range(27):
         name, val = struct.unpack_from("<16sI", blob, 36 + i * 20)
         recs[name.rstrip(b"\0").decode()] = val
     return recs, ident

@@ -66,16 +66,29 @@ def test_resolve_params_geometry():
     for bad in ({"in_buf_words": 3071}, {"in_stall_limit": 65536}, {"in_stall_limit": -1}, {"high_pri_req": 2}):
         with pytest.raises(ValueError):
             rtl.resolve_params(bad)
+    # line framing (issue #15 item 3): a line is one image row of the word stream
+    assert (p["in_framing"], p["out_framing"], p["in_line"], p["out_line"]) == ("frame", "frame", 0, 0)
+    assert (p["in_line_words"], p["in_lines"], p["out_line_words"], p["out_lines"]) == (48, 64, 11, 63)
+    q = rtl.resolve_params({"H": 4, "W": 5, "C": 3, "output_mode": "logits", "in_framing": "LINE"})
+    assert (q["in_line"], q["in_line_words"], q["in_lines"], q["out_line_words"], q["out_lines"]) == (1, 4, 4, 27, 4)
+    with pytest.raises(ValueError):
+        rtl.resolve_params({"in_framing": "lines"})
+    assert ".IN_LINE(1), .IN_SOF(SB), .OUT_LINE(0)" in rtl.render_user_prj0({"in_framing": "line"})
     top = rtl.render_user_prj0({"high_pri_req": True, "in_stall_limit": 100})
     assert ".HIGH_PRI(1)" in top and ".STALL_LIMIT(100)" in top and ".IN_BUF_WORDS(3072)" in top
 
 
-@pytest.mark.parametrize("mode,high_pri", [("argmax", False), ("logits", True)])
-def test_generated_wrapper_is_verilog_2005(tmp_path, mode, high_pri):
+@pytest.mark.parametrize("mode,high_pri,framing", [("argmax", False, ("frame", "frame")),
+                                                   ("logits", True, ("frame", "frame")),
+                                                   ("argmax", True, ("line", "line")),
+                                                   ("logits", False, ("line", "frame"))])
+def test_generated_wrapper_is_verilog_2005(tmp_path, mode, high_pri, framing):
     """The generated wrapper compiles from its file list with no include directory (-I / +incdir+) on Icarus
-    (-Wall silent) and is Verilator --lint-only -Wall clean without waivers, with and without the sideband."""
+    (-Wall silent) and is Verilator --lint-only -Wall clean without waivers, with and without the sideband, in
+    both input / output framings."""
     files = rtl.write_wrapper(tmp_path, {"output_mode": mode, "hls_top_name": "unet_top", "high_pri_req": high_pri,
-                                          "hls_in_port": "input_1", "hls_out_port": "layer40_out"})
+                                          "hls_in_port": "input_1", "hls_out_port": "layer40_out",
+                                          "in_framing": framing[0], "out_framing": framing[1]})
     names = {f.name for f in files}
     assert {"USER_PRJ0.v", "unet_top.v", "unet_fsic_regs.h", "unet_fsic_build.h",
             "unet_fsic_regs.py", "unet_fsic_build.json", "filelist.f", "filelist_sim.f"} <= names

@@ -236,7 +236,10 @@ def test_helper_file_list(tmp_path):
     rtl = _rtl_module()
     files = rtl.helper_files()
     names = [f.name for f in files]
-    assert names[-1] == "unet_fsic_core.v" and set(names) == {f.name for f in RTL_DIR.glob("*.v")}, names
+    # wrapper.f + cdc.f (the two-clock wrapper's files, added only for ip_clock = user_clock2) name every helper
+    cdc = [f.name for f in rtl.helper_files(rtl.CDC_F)]
+    assert cdc == ["uf_cdc_sync.v", "uf_async_fifo.v", "uf_ip_cdc.v"] and not set(cdc) & set(names)
+    assert names[-1] == "unet_fsic_core.v" and set(names) | set(cdc) == {f.name for f in RTL_DIR.glob("*.v")}, names
     assert all(f.parent == RTL_DIR for f in files)
     bad = tmp_path / "bad.f"
     bad.write_text("// comment\n\nuf_counter.v\nno_such_file.v  // gone\n")

@@ -246,3 +246,17 @@ def test_frame_crc_checked(tmp_path):
         with pytest.raises(host.FrameCrcError) as ei:
             dev.infer(frames[1], codes=True)
         assert ei.value.which == "output" and ei.value.device != ei.value.host
+
+
+def test_sim_line_framing(tmp_path):
+    """A build in FSIC's line framing (fsic.in_framing / out_framing = line): the sim backend streams each frame in
+    lines (tlast per line, tkeep 0000, ss_tupsb {eol, sof}) and takes the output lines up to the frame's end; results,
+    CRCs and error flags as in frame framing; identity includes the framing."""
+    build = _build(tmp_path, H=4, W=5, in_framing="line", out_framing="line")
+    frames = np.random.default_rng(3).integers(0, 256, size=(3, 4, 5, 3), dtype=np.uint8)
+    with host.open(build, backend="sim", model="summod") as dev:
+        ident = dev.identity()
+        assert (ident["in_line"], ident["out_line"]) == (1, 1)
+        got = dev.infer_batch(frames, codes=True)
+        assert dev.error_flags() == (0, [])
+    np.testing.assert_array_equal(got, frames.astype(int).sum(-1) % 21)

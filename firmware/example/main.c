@@ -29,13 +29,13 @@ typedef struct { char name[16]; uint32_t value; } uf_sig_t;
 #define SIG(n) { #n, UNET_FSIC_##n }
 __attribute__((section(".uf_regmap"), used)) static const struct {
     unet_fsic_identity_t expected;   /* 9 words */
-    uf_sig_t regs[26];
+    uf_sig_t regs[27];
 } uf_regmap_sig = {
     UNET_FSIC_IDENTITY_FROM_BUILD,
     { SIG(CTRL), SIG(IER), SIG(ISR), SIG(FRAMES_DONE), SIG(WORDS_IN), SIG(WORDS_OUT), SIG(FRAMES_IN), SIG(ERR),
       SIG(OUT_MODE), SIG(ID_MAGIC), SIG(ID_VERSION), SIG(ID_IMG), SIG(ID_CH), SIG(ID_BITS), SIG(ID_MODEL_HASH),
       SIG(ID_WORDS_IN), SIG(ID_WORDS_OUT), SIG(ID_HLS), SIG(IN_CRC), SIG(OUT_CRC), SIG(DROP_FRAMES),
-      SIG(STALL_LIMIT), SIG(IN_LEVEL), SIG(ID_IN_BUF),
+      SIG(STALL_LIMIT), SIG(IN_LEVEL), SIG(ID_IN_BUF), SIG(ID_LINES),
       { "BASE", UNET_FSIC_BASE_CARAVEL }, { "PRJ_SEL", UNET_FSIC_PRJ_SEL_ADDR } },
 };
 

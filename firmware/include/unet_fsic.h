@@ -65,7 +65,8 @@ typedef struct {
     uint32_t frames_done, words_in, words_out, frames_in;
 } unet_fsic_counters_t;
 
-/* Expected identity from a build's unet_fsic_build.h (include it before using this macro). */
+/* Expected identity from a build's unet_fsic_build.h (include it before using this macro). OUT_MODE includes the
+ * build options HIGH_PRI, IN_LINES, OUT_LINES (UNET_FSIC_BUILD_HIGH_PRI / _IN_LINES / _OUT_LINES). */
 #define UNET_FSIC_IDENTITY_FROM_BUILD { \
     UNET_FSIC_MAGIC, UNET_FSIC_REGMAP_VERSION, \
     (UNET_FSIC_BUILD_H_PX << UNET_FSIC_ID_IMG_H_LSB) | (UNET_FSIC_BUILD_W_PX << UNET_FSIC_ID_IMG_W_LSB), \
@@ -76,6 +77,9 @@ typedef struct {
         | (UNET_FSIC_BUILD_CLASS_BITS << UNET_FSIC_ID_BITS_CLASS_BITS_LSB), \
     UNET_FSIC_BUILD_MODEL_HASH, UNET_FSIC_BUILD_WORDS_IN, UNET_FSIC_BUILD_WORDS_OUT, \
     (UNET_FSIC_BUILD_ARGMAX << UNET_FSIC_OUT_MODE_ARGMAX_LSB) \
+        | (UNET_FSIC_BUILD_HIGH_PRI << UNET_FSIC_OUT_MODE_HIGH_PRI_LSB) \
+        | (UNET_FSIC_BUILD_IN_LINES << UNET_FSIC_OUT_MODE_IN_LINES_LSB) \
+        | (UNET_FSIC_BUILD_OUT_LINES << UNET_FSIC_OUT_MODE_OUT_LINES_LSB) \
         | (UNET_FSIC_BUILD_FIELDS_PER_WORD << UNET_FSIC_OUT_MODE_FIELDS_PER_WORD_LSB) \
         | (UNET_FSIC_BUILD_FIELD_BITS << UNET_FSIC_OUT_MODE_FIELD_BITS_LSB) }
 

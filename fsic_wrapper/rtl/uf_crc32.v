@@ -9,6 +9,7 @@
 //   en     - a word of the current frame (data)
 //   close  - with en: data is the frame's last word; crc (the last completed frame's CRC) is updated
 //   abort  - forget the current frame (no update of crc)
+//   restart- with en: data is the first word of a new frame (the current one is forgotten, no update of crc)
 // crc keeps its value over frame_rst_n (the datapath reset restarts the running CRC only); rst_n clears it.
 module uf_crc32 (
     input  wire        clk,
@@ -17,6 +18,7 @@ module uf_crc32 (
     input  wire        en,
     input  wire        close,
     input  wire        abort,
+    input  wire        restart,
     input  wire [31:0] data,
     output reg  [31:0] crc
 );
@@ -34,7 +36,7 @@ module uf_crc32 (
     endfunction
 
     reg  [31:0] run;
-    wire [31:0] nxt = crc32_word(run, data);
+    wire [31:0] nxt = crc32_word(restart ? 32'hFFFFFFFF : run, data);
 
     always @(posedge clk) begin
         if (!rst_n || !frame_rst_n) run <= 32'hFFFFFFFF;

@@ -24,6 +24,18 @@
 //    gearbox; frame_in pulses when a frame's last word was handed on.
 //  * CRC: crc is the zlib CRC-32 (uf_crc32) of the words of the last frame completely written into the buffer (a
 //    dropped frame does not count; a long frame's words up to its last counted word).
+//  * Line framing (LINE=1, FSIC's convention: ss_tlast at the end of every line, ss_tkeep = 0000, sideband {eol, sof}):
+//    a frame is WORDS words in lines of LINE_WORDS words (the last line the remainder); s_sof (when SOF=1) starts
+//    a frame, ss_tlast ends a line and does not end the frame, ss_tkeep = 0000 counts as all bytes valid.
+//     err_short / err_long - ss_tlast inside a line / missing at a line's end (flag only: words are counted);
+//     err_miss   - s_sof at a line start before the frame's last word (lines missing): the new frame starts at the
+//                  sof word, the broken frame is zero-padded to WORDS words on the read side (bit 32 of the sof
+//                  word marks "pad before me"); the IP stays frame-aligned and the new frame is exact;
+//     err_sofmid - s_sof inside a line (a partial line): as err_miss;
+//     err_extra  - a word that should start a frame came without s_sof (a line beyond the frame's last line, or
+//                  input after a drop): it and every word up to the next s_sof are dropped.
+//    The stall watchdog drops the frame being received up to the next s_sof.  SOF=0 (no sideband port): frames
+//    are counted words only (a missing line shifts every later frame -- use the sideband).
 //  Timing of the block RAM: one synchronous read port with an output register (first-word-fall-through), one write
 //  port; DEPTH x 33 bits (data + end-of-short-frame mark).
 //  Parameter constraints (checked at time 0 of simulation; a violation stops it with $error + $finish):
@@ -32,7 +44,10 @@ module uf_in_buf #(
     parameter WORDS      = 3072,
     parameter LAST_BYTES = 4,
     parameter DEPTH      = WORDS,
-    parameter SW         = 16       // width of stall_limit / the stall counter
+    parameter SW         = 16,      // width of stall_limit / the stall counter
+    parameter LINE       = 0,       // 1: FSIC line framing (see above)
+    parameter LINE_WORDS = WORDS,   // line length in words (LINE=1)
+    parameter SOF        = 1        // LINE=1: s_sof is connected (FSIC's ss_tupsb[0])
 ) (
     input  wire          clk,
     input  wire          rst_n,          // datapath reset (hard or soft)
@@ -41,6 +56,7 @@ module uf_in_buf #(
     input  wire [3:0]    s_tkeep,
     input  wire          s_tlast,
     input  wire          s_tvalid,
+    input  wire          s_sof,          // LINE=1, SOF=1: start of frame (sideband)
     output wire          s_tready,
     input  wire [SW-1:0] stall_limit,
     output wire [31:0]   o_data,
@@ -55,10 +71,16 @@ module uf_in_buf #(
     output wire          err_long,
     output wire          err_keep,
     output wire          ev_drop,        // pulse: a frame dropped by the stall watchdog
+    output wire          err_miss,       // LINE=1 pulses, see above
+    output wire          err_extra,
+    output wire          err_sofmid,
     output wire [31:0]   crc
 );
     localparam AW = (DEPTH > 1) ? $clog2(DEPTH) : 1;
     localparam PW = (WORDS > 1) ? $clog2(WORDS) : 1;
+    localparam LW = (LINE_WORDS > 1) ? $clog2(LINE_WORDS) : 1;
+    localparam LN = (LINE != 0);              // line framing
+    localparam LS = (LINE != 0) && (SOF != 0); // line framing with a sof sideband
 
     // check configuration
     initial begin
@@ -73,6 +95,11 @@ module uf_in_buf #(
         if (DEPTH < WORDS || DEPTH >= (1 << 20)) begin
             $error("Error: uf_in_buf DEPTH=%0d must hold a whole frame of WORDS=%0d words and be < 2**20 (instance %m)",
                    DEPTH, WORDS);
+            $finish;
+        end
+        if (LINE != 0 && (LINE != 1 || LINE_WORDS < 1 || LINE_WORDS > WORDS || (SOF != 0 && SOF != 1))) begin
+            $error("Error: uf_in_buf LINE=%0d needs 1 <= LINE_WORDS=%0d <= WORDS=%0d and SOF 0/1 (instance %m)",
+                   LINE, LINE_WORDS, WORDS);
             $finish;
         end
         if (SW < 1 || SW > 31) begin
@@ -91,6 +118,8 @@ module uf_in_buf #(
     localparam [7:0]    LAST_CNT  = LAST_CNT_I[7:0];
     localparam [20:0]   DEPTH_C   = DEPTH_I[20:0];
     localparam [AW-1:0] LAST_ADDR = LAST_ADDR_I[AW-1:0];
+    localparam integer LAST_LIDX_I = LINE_WORDS - 1;
+    localparam [LW-1:0] LAST_LIDX = LAST_LIDX_I[LW-1:0];
 
     // ---------------------------------------------------------------- buffer
     reg [32:0]   mem [0:DEPTH-1];
@@ -102,24 +131,35 @@ module uf_in_buf #(
     // ---------------------------------------------------------------- write side (ss_*)
     reg          state;
     reg [PW-1:0] widx;
+    reg [LW-1:0] lidx;            // LINE=1: word in its line
     reg [SW-1:0] stall_cnt;
 
     wire full    = (cnt == DEPTH_C);
     wire is_last = (widx == LAST_WIDX);
+    wire l_end   = is_last | (lidx == LAST_LIDX);        // LINE=1: a line's last word
+    wire w0      = (widx == {PW{1'b0}});
     assign s_tready = rst_n & ((state == S_DROP) | ~full);   // low in reset: no word is taken and lost
 
     wire s_hs  = s_tvalid & s_tready;
-    wire wr    = (state == S_NORM) & s_hs;
+    wire sof   = LS & s_sof;
+    // LINE=1 + sof: a word is written when it starts a frame (sof) or continues one; words that should start a
+    // frame but have no sof, and words in S_DROP up to the next sof, are dropped
+    wire wr    = LS ? (s_hs & (sof | ((state == S_NORM) & ~w0))) : ((state == S_NORM) & s_hs);
+    wire brk   = wr & sof & ~w0;                         // sof inside a frame: the frame is broken off
     wire stall = s_tvalid & ~s_tready;
     wire abort = stall & (stall_limit != {SW{1'b0}}) & (stall_cnt >= stall_limit - 1'b1);  // >=: a lowered limit acts at once
-    wire close = wr & (is_last | s_tlast);
+    wire fin   = LN ? (brk ? (LAST_WIDX == {PW{1'b0}}) : is_last) : (is_last | s_tlast);   // this word ends its frame
+    wire close = wr & fin;
 
-    wire [3:0] exp_keep = is_last ? LAST_KEEP : 4'hF;
+    wire [3:0] exp_keep = (LN ? (is_last & ~brk) : is_last) ? LAST_KEEP : 4'hF;
     assign word_in   = s_hs;
-    assign err_short = wr & s_tlast & ~is_last;
-    assign err_long  = wr & ~s_tlast & is_last;
-    assign err_keep  = wr & (s_tkeep != exp_keep);
+    assign err_short = LN ? (wr & s_tlast & ~brk & ~l_end) : (wr & s_tlast & ~is_last);
+    assign err_long  = LN ? (wr & ~s_tlast & ~brk & l_end) : (wr & ~s_tlast & is_last);
+    assign err_keep  = wr & (s_tkeep != exp_keep) & ~(LN & (s_tkeep == 4'h0));
     assign ev_drop   = abort;
+    assign err_miss   = brk & (lidx == {LW{1'b0}});
+    assign err_sofmid = brk & (lidx != {LW{1'b0}});
+    assign err_extra  = LS & s_hs & ~sof & w0 & (state == S_NORM);
 
     function [AW-1:0] inc;
         input [AW-1:0] a;
@@ -132,11 +172,14 @@ module uf_in_buf #(
     reg          rpad;
     reg [PW-1:0] ridx;
     wire r_last = (ridx == LAST_WIDX);
+    // LINE=1: a word marked "pad before me" (it starts the frame after a broken one) waits while the broken
+    // frame is padded with zero words to its length
+    wire pre = LN & q_valid & q[32] & (ridx != {PW{1'b0}});
     assign o_valid = rpad | q_valid;
-    assign o_data  = rpad ? 32'd0 : q[31:0];
+    assign o_data  = (rpad | pre) ? 32'd0 : q[31:0];
     assign o_cnt   = r_last ? LAST_CNT : 8'd4;
     wire o_hs   = o_valid & o_ready;
-    wire q_take = ~rpad & o_hs;
+    wire q_take = ~rpad & ~pre & o_hs;
     wire ld     = (cnt != 21'd0) & (~q_valid | q_take);
     assign frame_in = o_hs & r_last;
 
@@ -149,7 +192,7 @@ module uf_in_buf #(
     wire [20:0] cnt_nx = cnt + {20'd0, wr} - {20'd0, ld} - (abort ? widx_w : 21'd0);
 
     always @(posedge clk) begin
-        if (wr) mem[wptr] <= {s_tlast & ~is_last, s_tdata};
+        if (wr) mem[wptr] <= {LN ? brk : (s_tlast & ~is_last), s_tdata};
         if (ld) q <= mem[rptr];
     end
 
@@ -157,6 +200,7 @@ module uf_in_buf #(
         if (!rst_n) begin
             state     <= S_NORM;
             widx      <= {PW{1'b0}};
+            lidx      <= {LW{1'b0}};
             stall_cnt <= {SW{1'b0}};
             wptr      <= {AW{1'b0}};
             fstart    <= {AW{1'b0}};
@@ -170,16 +214,29 @@ module uf_in_buf #(
             stall_cnt <= (stall && !abort) ? stall_cnt + 1'b1 : {SW{1'b0}};
             if (abort) begin
                 state <= S_DROP;
-                widx  <= {PW{1'b0}};
                 wptr  <= fstart;
+                if (!(LN && !LS)) widx <= {PW{1'b0}};   // LINE without sof: count the dropped frame's rest
+                lidx  <= {LW{1'b0}};
             end else if (wr) begin
                 wptr <= inc(wptr);
+                if (LS) state <= S_NORM;
                 if (close) begin
                     widx   <= {PW{1'b0}};
+                    lidx   <= {LW{1'b0}};
                     fstart <= inc(wptr);
-                    if (err_long) state <= S_DROP;
+                    if (err_long && !LN) state <= S_DROP;
                 end else begin
-                    widx <= widx + 1'b1;
+                    widx   <= brk ? {{(PW-1){1'b0}}, 1'b1} : widx + 1'b1;
+                    if (brk) lidx <= (LAST_LIDX == {LW{1'b0}}) ? {LW{1'b0}} : {{(LW-1){1'b0}}, 1'b1};
+                    else     lidx <= l_end ? {LW{1'b0}} : lidx + 1'b1;
+                    if (brk) fstart <= wptr;
+                end
+            end else if (LS) begin
+                if (err_extra) state <= S_DROP;
+            end else if (LN) begin
+                if (state == S_DROP && s_hs) begin          // no sof: the dropped frame ends by count
+                    widx <= is_last ? {PW{1'b0}} : widx + 1'b1;
+                    if (is_last) state <= S_NORM;
                 end
             end else if (state == S_DROP && s_hs && s_tlast) begin
                 state <= S_NORM;
@@ -193,18 +250,18 @@ module uf_in_buf #(
                 ridx <= r_last ? {PW{1'b0}} : ridx + 1'b1;
                 if (rpad) begin
                     if (r_last) rpad <= 1'b0;
-                end else if (q[32] && !r_last) begin
+                end else if (!LN && q[32] && !r_last) begin
                     rpad <= 1'b1;
                 end
             end
         end
     end
 
-    assign busy  = (widx != {PW{1'b0}}) | (state != S_NORM) | (cnt != 21'd0) | q_valid | rpad | (ridx != {PW{1'b0}});
+    assign busy  = ~w0 | ((state != S_NORM) & ~LS) | (cnt != 21'd0) | q_valid | rpad | (ridx != {PW{1'b0}});
     assign level = cnt + {20'd0, q_valid};
 
     uf_crc32 u_crc (.clk(clk), .rst_n(regs_rst_n), .frame_rst_n(rst_n), .en(wr), .close(close), .abort(abort),
-                    .data(s_tdata), .crc(crc));
+                    .restart(brk), .data(s_tdata), .crc(crc));
 endmodule
 
 `resetall

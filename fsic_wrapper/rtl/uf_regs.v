@@ -28,7 +28,11 @@ module uf_regs #(
     parameter HLS_OUT_TDATA_W = 8,
     parameter IN_BUF_WORDS    = 3072,
     parameter STALL_LIMIT     = 4096,
-    parameter HIGH_PRI        = 0
+    parameter HIGH_PRI        = 0,
+    parameter IN_LINE         = 0,     // input line framing (OUT_MODE.IN_LINES)
+    parameter OUT_LINE        = 0,     // output line framing (OUT_MODE.OUT_LINES)
+    parameter IN_LINE_WORDS   = WORDS_IN,
+    parameter OUT_LINE_WORDS  = WORDS_OUT
 ) (
     input  wire              clk,
     input  wire              rst_n,
@@ -49,7 +53,7 @@ module uf_regs #(
     input  wire              ev_frame_in,
     input  wire              ev_word_in,
     input  wire              ev_word_out,
-    input  wire [4:0]        ev_err,       // {drop, overflow, keep, long, short}
+    input  wire [7:0]        ev_err,       // {sof_mid, line_extra, line_miss, drop, overflow, keep, long, short}
     input  wire [20:0]       in_level,
     input  wire [31:0]       crc_in,
     input  wire [31:0]       crc_out,
@@ -89,6 +93,7 @@ module uf_regs #(
     localparam [11:0] UF_REG_ID_WORDS_OUT = 12'h05C;
     localparam [11:0] UF_REG_ID_HLS = 12'h060;
     localparam [11:0] UF_REG_ID_IN_BUF = 12'h064;
+    localparam [11:0] UF_REG_ID_LINES = 12'h068;
     localparam integer UF_CTRL_AP_START_LSB = 0;
     localparam integer UF_CTRL_AP_START_W = 1;
     localparam integer UF_CTRL_AP_DONE_LSB = 1;
@@ -129,10 +134,20 @@ module uf_regs #(
     localparam integer UF_ERR_OVERFLOW_W = 1;
     localparam integer UF_ERR_DROP_LSB = 4;
     localparam integer UF_ERR_DROP_W = 1;
+    localparam integer UF_ERR_LINE_MISS_LSB = 5;
+    localparam integer UF_ERR_LINE_MISS_W = 1;
+    localparam integer UF_ERR_LINE_EXTRA_LSB = 6;
+    localparam integer UF_ERR_LINE_EXTRA_W = 1;
+    localparam integer UF_ERR_SOF_MID_LSB = 7;
+    localparam integer UF_ERR_SOF_MID_W = 1;
     localparam integer UF_OUT_MODE_ARGMAX_LSB = 0;
     localparam integer UF_OUT_MODE_ARGMAX_W = 1;
     localparam integer UF_OUT_MODE_HIGH_PRI_LSB = 1;
     localparam integer UF_OUT_MODE_HIGH_PRI_W = 1;
+    localparam integer UF_OUT_MODE_IN_LINES_LSB = 2;
+    localparam integer UF_OUT_MODE_IN_LINES_W = 1;
+    localparam integer UF_OUT_MODE_OUT_LINES_LSB = 3;
+    localparam integer UF_OUT_MODE_OUT_LINES_W = 1;
     localparam integer UF_OUT_MODE_FIELDS_PER_WORD_LSB = 8;
     localparam integer UF_OUT_MODE_FIELDS_PER_WORD_W = 8;
     localparam integer UF_OUT_MODE_FIELD_BITS_LSB = 16;
@@ -179,6 +194,10 @@ module uf_regs #(
     localparam integer UF_ID_HLS_OUT_TDATA_W_W = 16;
     localparam integer UF_ID_IN_BUF_WORDS_LSB = 0;
     localparam integer UF_ID_IN_BUF_WORDS_W = 32;
+    localparam integer UF_ID_LINES_IN_WORDS_LSB = 0;
+    localparam integer UF_ID_LINES_IN_WORDS_W = 16;
+    localparam integer UF_ID_LINES_OUT_WORDS_LSB = 16;
+    localparam integer UF_ID_LINES_OUT_WORDS_W = 16;
     /* verilator lint_on UNUSEDPARAM */
     // END GENERATED regmap
 
@@ -218,6 +237,13 @@ module uf_regs #(
             $error("Error: uf_regs HIGH_PRI=%0d must be 0 or 1 (instance %m)", HIGH_PRI);
             $finish;
         end
+        if ((IN_LINE != 0 && IN_LINE != 1) || (OUT_LINE != 0 && OUT_LINE != 1)
+            || IN_LINE_WORDS < 1 || (IN_LINE_WORDS >> UF_ID_LINES_IN_WORDS_W) != 0
+            || OUT_LINE_WORDS < 1 || (OUT_LINE_WORDS >> UF_ID_LINES_OUT_WORDS_W) != 0) begin
+            $error("Error: uf_regs IN_LINE/OUT_LINE must be 0/1, IN_LINE_WORDS=%0d / OUT_LINE_WORDS=%0d 1..65535 (instance %m)",
+                   IN_LINE_WORDS, OUT_LINE_WORDS);
+            $finish;
+        end
         if (STALL_LIMIT < 0 || (STALL_LIMIT >> UF_STALL_LIMIT_LIMIT_W) != 0) begin
             $error("Error: uf_regs STALL_LIMIT=%0d must be 0..%0d (STALL_LIMIT.LIMIT field; instance %m)",
                    STALL_LIMIT, (1 << UF_STALL_LIMIT_LIMIT_W) - 1);
@@ -242,7 +268,7 @@ module uf_regs #(
     reg [2:0]  srst_cnt;
     reg [1:0]  ier;
     reg [1:0]  isr;
-    reg [4:0]  err;
+    reg [7:0]  err;
     reg [15:0] stl;
 
     localparam integer STALL_LIMIT_I = STALL_LIMIT;
@@ -253,10 +279,12 @@ module uf_regs #(
     assign soft_rst = (srst_cnt != 3'd0);
 
     // error flags
-    wire [4:0] err_new = ev_err & ~err;
+    // the line-framing flags (bits 7:5) exist only in a build with input line framing (constant 0 otherwise)
+    localparam [7:0] ERR_USED = (IN_LINE != 0) ? 8'hFF : 8'h1F;
+    wire [7:0] err_new = ev_err & ~err;
     always @(posedge clk) begin
-        if (!rst_n) err <= 5'd0;
-        else err <= (err & ~(wr_err ? wbits[4:0] : 5'd0)) | ev_err;
+        if (!rst_n) err <= 8'd0;
+        else err <= ((err & ~(wr_err ? wbits[7:0] : 8'd0)) | ev_err) & ERR_USED;
     end
 
     // control
@@ -336,14 +364,17 @@ module uf_regs #(
             UF_REG_FRAMES_IN:   rd_data = frames_in;
             UF_REG_ERR:  rd_data = put1(err[0], UF_ERR_SHORT_LSB) | put1(err[1], UF_ERR_LONG_LSB)
                                  | put1(err[2], UF_ERR_KEEP_LSB) | put1(err[3], UF_ERR_OVERFLOW_LSB)
-                                 | put1(err[4], UF_ERR_DROP_LSB);
+                                 | put1(err[4], UF_ERR_DROP_LSB) | put1(err[5], UF_ERR_LINE_MISS_LSB)
+                                 | put1(err[6], UF_ERR_LINE_EXTRA_LSB) | put1(err[7], UF_ERR_SOF_MID_LSB);
             UF_REG_IN_CRC:      rd_data = crc_in;
             UF_REG_OUT_CRC:     rd_data = crc_out;
             UF_REG_DROP_FRAMES: rd_data = drop_frames;
             UF_REG_STALL_LIMIT: rd_data = put({16'd0, stl}, UF_STALL_LIMIT_LIMIT_LSB);
             UF_REG_IN_LEVEL:    rd_data = put({11'd0, in_level}, UF_IN_LEVEL_WORDS_LSB);
             UF_REG_ID_IN_BUF:   rd_data = IN_BUF_WORDS;
+            UF_REG_ID_LINES:    rd_data = put(IN_LINE_WORDS, UF_ID_LINES_IN_WORDS_LSB) | put(OUT_LINE_WORDS, UF_ID_LINES_OUT_WORDS_LSB);
             UF_REG_OUT_MODE: rd_data = put1(ARGMAX != 0, UF_OUT_MODE_ARGMAX_LSB) | put1(HIGH_PRI != 0, UF_OUT_MODE_HIGH_PRI_LSB)
+                                     | put1(IN_LINE != 0, UF_OUT_MODE_IN_LINES_LSB) | put1(OUT_LINE != 0, UF_OUT_MODE_OUT_LINES_LSB)
                                      | put(OUT_FIELDS_WORD, UF_OUT_MODE_FIELDS_PER_WORD_LSB)
                                      | put(OUT_FIELD_BITS, UF_OUT_MODE_FIELD_BITS_LSB);
             UF_REG_ID_MAGIC:   rd_data = UF_MAGIC;

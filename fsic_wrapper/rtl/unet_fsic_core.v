@@ -38,7 +38,11 @@ module unet_fsic_core #(
     parameter WREADY_LAG      = 0,     // 1: AXI-Lite wready only after the address was latched
     parameter IN_BUF_WORDS    = ((IMG_H * IMG_W * IMG_C + 3) / 4),   // input buffer depth (>= one frame)
     parameter STALL_LIMIT     = 4096,  // reset value of STALL_LIMIT (ss stall watchdog, cycles; 0 = off)
-    parameter HIGH_PRI        = 0      // 1: High_pri_req requests upstream priority for each output frame
+    parameter HIGH_PRI        = 0,     // 1: High_pri_req requests upstream priority for each output frame
+    // ---- framing (fsic_wrapper/README.md "Framing"): 0 = tlast per frame, 1 = FSIC's tlast per line + {eol, sof}
+    parameter IN_LINE         = 0,     // input line framing
+    parameter IN_SOF          = 1,     // IN_LINE: ss_sb[0] (sof) is connected (USER_PROJECT_SIDEBAND_SUPPORT)
+    parameter OUT_LINE        = 0      // output line framing: sm_tlast per line, sm_sb = {eol, sof}
 ) (
     input  wire        clk,
     input  wire        rst_n,
@@ -61,18 +65,21 @@ module unet_fsic_core #(
     input  wire [3:0]  ss_tkeep,
     input  wire        ss_tlast,
     input  wire        ss_tvalid,
+    input  wire [1:0]  ss_sb,          // FSIC sideband {eol, sof} (ss_tupsb[1:0]; eol is not used: tlast ends a line)
     output wire        ss_tready,
     // stream out
     output wire [31:0] sm_tdata,
     output wire [3:0]  sm_tkeep,
     output wire        sm_tlast,
     output wire        sm_tvalid,
+    output wire [1:0]  sm_sb,          // OUT_LINE: {eol, sof} for sm_tupsb[1:0]; else 0
     input  wire        sm_tready,
     // interrupts / debug
     output wire        irq_low,
     output wire        irq_high,
     output wire [23:0] la_data,
     // HLS IP (ap_ctrl_hs + axis data ports)
+    input  wire        ip_link_rst,    // two-clock builds (uf_ip_cdc): hold the datapath in reset; else 0
     output wire        ip_rst_n,
     output wire        ip_ap_start,
     input  wire        ip_ap_done,
@@ -98,6 +105,9 @@ module unet_fsic_core #(
     localparam LAST_OUT_F  = OUT_FIELDS - OUT_N * (WORDS_OUT - 1);
     localparam LAST_OUT_B  = (LAST_OUT_F * FW + 7) / 8;
     localparam [3:0] LAST_OUT_KEEP = (LAST_OUT_B >= 4) ? 4'hF : ((4'h1 << LAST_OUT_B) - 4'h1);
+    // line lengths of the line framing: ceil(one image row / words) -- exactly one row when it fills whole words
+    localparam IN_LINE_WORDS  = (IMG_W * IMG_C + 3) / 4;
+    localparam OUT_LINE_WORDS = (IMG_W * OUT_IN_N + OUT_N - 1) / OUT_N;
 
     // check configuration
     initial begin
@@ -134,8 +144,10 @@ module unet_fsic_core #(
     end
 
     wire soft_rst;
-    wire dp_rst_n = rst_n & ~soft_rst;
-    assign ip_rst_n = dp_rst_n;
+    // ip_link_rst (two-clock builds): either clock domain is resetting -- the datapath restarts with the IP.
+    // ip_rst_n (the IP's own reset request) must not include it: uf_ip_cdc derives ip_link_rst from it.
+    wire dp_rst_n = rst_n & ~soft_rst & ~ip_link_rst;
+    assign ip_rst_n = rst_n & ~soft_rst;
 
     // ---------------------------------------------------------------- AXI-Lite + registers
     wire        wr_en, rd_en;
@@ -153,9 +165,11 @@ module unet_fsic_core #(
         .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data));
 
     wire in_busy, out_busy, ev_frame_in, ev_word_in, err_short, err_long, err_keep, ev_drop;
+    wire err_miss, err_extra, err_sofmid;
     reg  err_ovf;
+    wire go_last;      // the output frame's last word (sm_tlast in frame framing)
     wire ev_word_out  = sm_tvalid & sm_tready;
-    wire ev_frame_done = ev_word_out & sm_tlast;
+    wire ev_frame_done = ev_word_out & go_last;
     wire [15:0] stall_limit;
     wire [20:0] in_level;
     wire [31:0] crc_in, crc_out;
@@ -166,14 +180,16 @@ module unet_fsic_core #(
         .LOGIT_BITS(LOGIT_BITS), .CLASS_BITS(CLASS_BITS), .MODEL_HASH(MODEL_HASH),
         .WORDS_IN(WORDS_IN), .WORDS_OUT(WORDS_OUT),
         .HLS_IN_TDATA_W(HLS_IN_TDATA_W), .HLS_OUT_TDATA_W(HLS_OUT_TDATA_W),
-        .IN_BUF_WORDS(IN_BUF_WORDS), .STALL_LIMIT(STALL_LIMIT), .HIGH_PRI(HIGH_PRI)
+        .IN_BUF_WORDS(IN_BUF_WORDS), .STALL_LIMIT(STALL_LIMIT), .HIGH_PRI(HIGH_PRI),
+        .IN_LINE(IN_LINE), .OUT_LINE(OUT_LINE), .IN_LINE_WORDS(IN_LINE_WORDS), .OUT_LINE_WORDS(OUT_LINE_WORDS)
     ) u_regs (
         .clk(clk), .rst_n(rst_n),
         .wr_en(wr_en), .wr_addr(wr_addr), .wr_data(wr_data), .wr_strb(wr_strb),
         .rd_en(rd_en), .rd_addr(rd_addr), .rd_data(rd_data),
         .ip_idle(ip_ap_idle), .ip_ready(ip_ap_ready), .in_busy(in_busy), .out_busy(out_busy),
         .ev_frame_done(ev_frame_done), .ev_frame_in(ev_frame_in), .ev_word_in(ev_word_in),
-        .ev_word_out(ev_word_out), .ev_err({ev_drop, err_ovf, err_keep, err_long, err_short}),
+        .ev_word_out(ev_word_out),
+        .ev_err({err_sofmid, err_extra, err_miss, ev_drop, err_ovf, err_keep, err_long, err_short}),
         .in_level(in_level), .crc_in(crc_in), .crc_out(crc_out),
         .ip_start(ip_ap_start), .soft_rst(soft_rst), .stall_limit(stall_limit), .irq_low(irq_low));
 
@@ -182,13 +198,16 @@ module unet_fsic_core #(
     wire [7:0]  fr_cnt;
     wire        fr_valid, fr_ready, fr_busy;
 
-    uf_in_buf #(.WORDS(WORDS_IN), .LAST_BYTES(LAST_IN_B), .DEPTH(IN_BUF_WORDS), .SW(16)) u_inbuf (
+    uf_in_buf #(.WORDS(WORDS_IN), .LAST_BYTES(LAST_IN_B), .DEPTH(IN_BUF_WORDS), .SW(16),
+                .LINE(IN_LINE), .LINE_WORDS(IN_LINE_WORDS), .SOF(IN_SOF)) u_inbuf (
         .clk(clk), .rst_n(dp_rst_n), .regs_rst_n(rst_n),
-        .s_tdata(ss_tdata), .s_tkeep(ss_tkeep), .s_tlast(ss_tlast), .s_tvalid(ss_tvalid), .s_tready(ss_tready),
+        .s_tdata(ss_tdata), .s_tkeep(ss_tkeep), .s_tlast(ss_tlast), .s_tvalid(ss_tvalid), .s_sof(ss_sb[0]),
+        .s_tready(ss_tready),
         .stall_limit(stall_limit),
         .o_data(fr_data), .o_cnt(fr_cnt), .o_valid(fr_valid), .o_ready(fr_ready),
         .busy(fr_busy), .level(in_level), .frame_in(ev_frame_in), .word_in(ev_word_in),
-        .err_short(err_short), .err_long(err_long), .err_keep(err_keep), .ev_drop(ev_drop), .crc(crc_in));
+        .err_short(err_short), .err_long(err_long), .err_keep(err_keep), .ev_drop(ev_drop),
+        .err_miss(err_miss), .err_extra(err_extra), .err_sofmid(err_sofmid), .crc(crc_in));
 
     wire [IMG_C*8-1:0] px_data;
     wire [7:0]         px_cnt;
@@ -242,7 +261,7 @@ module unet_fsic_core #(
     uf_gearbox #(.FW(FW), .IN_N(OUT_IN_N), .OUT_N(OUT_N), .FRAME_N(OUT_FIELDS)) u_pack (
         .clk(clk), .rst_n(dp_rst_n),
         .in_data(of_data), .in_cnt(out_in_cnt), .in_valid(ip_out_tvalid), .in_ready(ip_out_tready),
-        .out_data(ow_data), .out_cnt(ow_cnt), .out_last(sm_tlast),
+        .out_data(ow_data), .out_cnt(ow_cnt), .out_last(go_last),
         .out_valid(go_valid), .out_ready(sm_tready & sm_tvalid), .empty(go_empty));
 
     // High_pri_req: an upstream priority request per output frame (HIGH_PRI=1), never an interrupt.  hp_req rises
@@ -256,7 +275,7 @@ module unet_fsic_core #(
             hp_req  <= 1'b0;
             hp_q    <= 1'b0;
         end else begin
-            if (ev_word_out) out_mid <= ~sm_tlast;
+            if (ev_word_out) out_mid <= ~go_last;
             if (HIGH_PRI == 0) hp_req <= 1'b0;
             else if (ev_frame_done) hp_req <= 1'b0;
             else if (go_valid && !out_mid) hp_req <= 1'b1;
@@ -266,8 +285,23 @@ module unet_fsic_core #(
     assign sm_tvalid = go_valid & ((HIGH_PRI == 0) | out_mid | (hp_req & hp_q));
     assign irq_high  = hp_req;
 
-    uf_crc32 u_crc_out (.clk(clk), .rst_n(rst_n), .frame_rst_n(dp_rst_n), .en(ev_word_out), .close(sm_tlast),
-                        .abort(1'b0), .data(sm_tdata), .crc(crc_out));
+    uf_crc32 u_crc_out (.clk(clk), .rst_n(rst_n), .frame_rst_n(dp_rst_n), .en(ev_word_out), .close(go_last),
+                        .abort(1'b0), .restart(1'b0), .data(sm_tdata), .crc(crc_out));
+
+    // output framing: OUT_LINE=0: sm_tlast on the frame's last word, sm_sb = 0; OUT_LINE=1 (FSIC's convention):
+    // sm_tlast at the end of every line of OUT_LINE_WORDS words (the frame's last line holds the rest),
+    // sm_sb = {eol = sm_tlast, sof = the frame's first word}
+    localparam OLW = (OUT_LINE_WORDS > 1) ? $clog2(OUT_LINE_WORDS) : 1;
+    localparam integer OUT_LAST_LIDX_I = OUT_LINE_WORDS - 1;
+    localparam [OLW-1:0] OUT_LAST_LIDX = OUT_LAST_LIDX_I[OLW-1:0];
+    reg  [OLW-1:0] out_lidx;
+    wire           out_eol = go_last | (out_lidx == OUT_LAST_LIDX);
+    always @(posedge clk) begin
+        if (!dp_rst_n) out_lidx <= {OLW{1'b0}};
+        else if (ev_word_out) out_lidx <= out_eol ? {OLW{1'b0}} : out_lidx + 1'b1;
+    end
+    assign sm_tlast = (OUT_LINE != 0) ? out_eol : go_last;
+    assign sm_sb    = (OUT_LINE != 0) ? {out_eol, ~out_mid} : 2'b00;
 
     assign out_busy = ~go_empty;
     generate
@@ -277,10 +311,10 @@ module unet_fsic_core #(
             assign sm_tdata = ow_data;
         end
     endgenerate
-    assign sm_tkeep = sm_tlast ? LAST_OUT_KEEP : 4'hF;
+    assign sm_tkeep = go_last ? LAST_OUT_KEEP : 4'hF;
 
     // the IP input stream has no side channels, and the output keep comes from the frame geometry
-    wire _unused_ok = &{1'b0, px_cnt, px_last, ow_cnt, 1'b0};
+    wire _unused_ok = &{1'b0, px_cnt, px_last, ow_cnt, ss_sb[1], 1'b0};
 
     assign la_data = {7'd0, ev_drop, err_ovf, err_keep, err_long, err_short, in_busy, out_busy, irq_high, irq_low,
                       ip_ap_start, ip_ap_ready, ip_ap_done, ip_ap_idle,

@@ -14,6 +14,12 @@
   the project (at the next frame boundary) and keeps the grant -- even with no frame being sent, which blocks the
   mailbox (the failure measured in FSIC; :attr:`FsicSide.idle_hold_cycles` counts such cycles).
 
+* **FSIC's line framing** (its example host code / testbench): :meth:`FsicSide.send_lines` sends a frame with
+  ``tlast`` at the end of every line, ``tkeep`` = 0000 and the sideband ``ss_tupsb`` = {eol, sof} (bit 0 = sof on the
+  frame's first word, bit 1 = eol on each line's last word; driven as the source's ``tuser`` when the design has the
+  port, i.e. compiled with ``USER_PROJECT_SIDEBAND_SUPPORT``); lines can be dropped, repeated or cut to make broken
+  frames. ``sm_tupsb`` is recorded per output word (:attr:`FsicSide.sm_sb`, :meth:`FsicSide.out_frames_sof`).
+
 Built on cocotbext-axi where it fits: an :class:`AxiStreamSource` drives ``ss_*`` and is paused whenever the modelled
 receive FIFO holds no word the link has delivered (so the source presents exactly the FIFO's head). ``sm_tready`` is
 the switch's grant (and the FPGA side's readiness), so the model drives it itself at the falling edge: an
@@ -34,6 +40,20 @@ import cocotb
 from cocotb.triggers import Event, FallingEdge, RisingEdge
 from cocotbext.axi import AxiStreamBus, AxiStreamFrame, AxiStreamSource
 from fsic_tb import FsicAxilMaster
+
+
+class _SidebandBus(AxiStreamBus):
+    """ss_* with FSIC's sideband ss_tupsb as the stream's tuser (FSIC's own ss_tuser is always 00)."""
+    _signals = {"tdata": "tdata"}
+    _optional_signals = {"tvalid": "tvalid", "tready": "tready", "tlast": "tlast", "tkeep": "tkeep", "tuser": "tupsb"}
+
+
+def has_sideband(dut) -> bool:
+    try:
+        dut.ss_tupsb
+    except AttributeError:
+        return False
+    return True
 
 
 @dataclass
@@ -88,8 +108,11 @@ class FsicSide:
         self.hp_lead = hp_lead
         self.idle_hold_cycles = 0
         self._idle_run = 0
-        self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "ss"), self.clk, dut.axis_rst_n,
-                                   reset_active_level=False)
+        # FSIC's sideband {eol, sof} (USER_PROJECT_SIDEBAND_SUPPORT): ss_tupsb driven as the source's tuser
+        self.sideband = has_sideband(dut)
+        self.sm_sb: list[int] = []            # sm_tupsb of each sm handshake (sideband builds)
+        bus = _SidebandBus(dut, "ss") if self.sideband else AxiStreamBus.from_prefix(dut, "ss")
+        self.src = AxiStreamSource(bus, self.clk, dut.axis_rst_n, reset_active_level=False)
         self.src.log.setLevel("WARNING")
         self.src.pause = True
         dut.sm_tready.value = 0
@@ -102,6 +125,33 @@ class FsicSide:
         self.src.send_nowait(frame)
         for _ in range((len(frame.tdata) + 3) // 4):
             self.link.append(("s", None))
+
+    def send_lines(self, data: bytes, line_words: int, lines=None, tkeep0: bool = True, sof: bool = True):
+        """The FPGA sends one frame in FSIC's line convention (its example host code / testbench): ``tlast`` at the
+        end of every line of ``line_words`` words, ``tkeep`` = ``tstrb`` = 0000 (``tkeep0``; else the valid bytes),
+        ``ss_tupsb`` = {eol, sof}: sof (bit 0) on the frame's first word (``sof``), eol (bit 1) on each line's last
+        word. The frame bytes are zero-padded to whole words. ``lines``: the lines to send, as lists of word indices
+        into the frame (default: all, in order) -- drop, repeat or cut lines to make broken frames; a word index past
+        the frame sends a random word."""
+        n = len(data)
+        words = (n + 3) // 4
+        padded = data + bytes(4 * words - n)
+        if lines is None:
+            lines = [list(range(i, min(i + line_words, words))) for i in range(0, words, line_words)]
+        first = True
+        for line in lines:
+            tdata, tkeep, tuser = bytearray(), [], []
+            for j, w in enumerate(line):
+                chunk = padded[4 * w:4 * w + 4] if w < words else self.rng.randbytes(4)
+                tdata += chunk
+                valid = min(4, max(0, n - 4 * w)) if w < words else 4
+                tkeep += [0] * 4 if tkeep0 else [1 if b < valid else 0 for b in range(4)]
+                sb = (1 if (first and j == 0 and sof) else 0) | (2 if j == len(line) - 1 else 0)
+                tuser += [sb] * 4
+            first = False
+            self.src.send_nowait(AxiStreamFrame(bytes(tdata), tkeep=tkeep, tuser=tuser))
+            for _ in line:
+                self.link.append(("s", None))
 
     def fpga_write_nowait(self, addr: int, data: int) -> _Access:
         """Queue a tunnelled FPGA-side register write behind whatever the FPGA sent before (now, in program order);
@@ -153,6 +203,16 @@ class FsicSide:
                 frames.append(cur)
                 cur = []
         return frames, cur
+
+    def out_frames_sof(self):
+        """Output frames split at sm_tupsb's sof (line framing: sm_tlast ends lines): ([[(data, keep, last, sb)]],
+        the words before the first sof)."""
+        frames, lead = [], []
+        for wd, sb in zip(self.sm_words, self.sm_sb):
+            if sb & 1:
+                frames.append([])
+            (frames[-1] if frames else lead).append((*wd, sb))
+        return frames, lead
 
     @property
     def hp_high_now(self) -> int:
@@ -235,6 +295,8 @@ class FsicSide:
             mhs = mv & tr
             if mhs:
                 self.sm_words.append((int(d.sm_tdata.value), int(d.sm_tkeep.value), ml))
+                if self.sideband:
+                    self.sm_sb.append(int(d.sm_tupsb.value))
                 if not self._sm_mid:
                     self.sm_first_cycles.append(nxt)
                 self._sm_mid = not ml

@@ -2,6 +2,7 @@
 and the reference packing of frames/results (independent of the RTL)."""
 from __future__ import annotations
 
+import os
 import random
 
 import cocotb
@@ -54,7 +55,12 @@ def output_words(result: np.ndarray, p: dict) -> list[tuple[int, int]]:
 async def start_clock_and_reset(dut, period_ns: int = 10, cycles: int = 5):
     cocotb.start_soon(Clock(dut.axis_clk, period_ns, units="ns").start())
     cocotb.start_soon(Clock(dut.axi_clk, period_ns, units="ns").start())
-    cocotb.start_soon(Clock(dut.user_clock2, period_ns * 3, units="ns").start())
+    # UF_IP_CLK_PS (two-clock builds, ip_clock = user_clock2): user_clock2's period in ps; else 3x axis_clk (unused)
+    ip_ps = os.environ.get("UF_IP_CLK_PS")
+    if ip_ps:
+        cocotb.start_soon(Clock(dut.user_clock2, int(ip_ps), units="ps").start())
+    else:
+        cocotb.start_soon(Clock(dut.user_clock2, period_ns * 3, units="ns").start())
     for s in ("awvalid", "wvalid", "arvalid", "rready", "ss_tvalid", "ss_tlast", "sm_tready"):
         getattr(dut, s).value = 0
     for s in ("awaddr", "araddr", "wdata", "wstrb", "ss_tdata", "ss_tuser", "ss_tkeep"):
@@ -68,6 +74,8 @@ async def assert_reset(dut, cycles: int = 5):
     dut.axis_rst_n.value = 0
     dut.uck2_rst_n.value = 0
     await ClockCycles(dut.axis_clk, cycles)
+    if os.environ.get("UF_IP_CLK_PS"):   # two-clock build: uck2_rst_n held >= 2 user_clock2 cycles
+        await ClockCycles(dut.user_clock2, 3)
     await RisingEdge(dut.axis_clk)
     dut.axi_reset_n.value = 1
     dut.axis_rst_n.value = 1
@@ -218,7 +226,8 @@ class StreamRuleChecker:
                 pending = None
                 continue
             v, r = int(self.valid.value), int(self.ready.value)
-            now = tuple(int(s.value) for s in self.payload)
+            # the payload is read only while valid (an async FIFO's read data is undefined while it is empty)
+            now = tuple(int(s.value) for s in self.payload) if v else None
             if pending is not None and self.enabled:
                 if not v:
                     self.violations.append(f"{self.name}: valid dropped before ready")

@@ -50,7 +50,8 @@ async def firmware_runs(dut):
 
     await start_clock_and_reset(dut, period_ns=CYCLE_NS)
     # cocotbext-axi objects only after the clock runs (Verilator reset quirk, see fsic_wrapper/README.md)
-    ip = HlsIpModel(dut.u_ip, clk, p, load_model(os.environ.get("UF_MODEL"), p),
+    ip_clk = dut.user_clock2 if p.get("two_clock") else clk   # two-clock build: the IP on user_clock2
+    ip = HlsIpModel(dut.u_ip, ip_clk, p, load_model(os.environ.get("UF_MODEL"), p),
                     latency=int(os.environ.get("UF_LATENCY", "8")))
     src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "ss"), clk, dut.axis_rst_n, reset_active_level=False)
     sink = AxiStreamSink(AxiStreamBus.from_prefix(dut, "sm"), clk, dut.axis_rst_n, reset_active_level=False)

@@ -43,7 +43,8 @@ class Bench:
     async def start(self, auto_restart=False, stall_limit=None):
         dut = self.dut
         await start_clock_and_reset(dut)
-        self.ip = HlsIpModel(dut.u_ip, dut.axis_clk, P, self.model, latency=self.latency,
+        ip_clk = dut.user_clock2 if P.get("two_clock") else dut.axis_clk   # two-clock build: IP on user_clock2
+        self.ip = HlsIpModel(dut.u_ip, ip_clk, P, self.model, latency=self.latency,
                              in_stall_prob=self.ip_stall, seed=self.seed + 1)
         self.fsic = FsicSide(dut, fpga_bp=self.fpga_bp, seed=self.seed + 2)
         self.ip.start()
@@ -286,3 +287,155 @@ async def test_link_while_busy(dut):
     assert f.out_frames()[0][base] == b.expected(fr)
     dut._log.info("busy: stall max %d (limit %d), partial output words dropped by soft reset %d",
                   f.ss_stall_max, limit, len(partial))
+
+
+# =========================================================================================== line framing (issue #15.3)
+def words_of(frame) -> list[int]:
+    return [w for w, _ in input_words(frame)]
+
+
+def frame_of_words(words) -> np.ndarray:
+    """The input frame the IP sees for these input words (zero words up to the frame's length: a padded frame)."""
+    words = list(words)[:P["words_in"]] + [0] * max(0, P["words_in"] - len(words))
+    b = b"".join(int(w).to_bytes(4, "little") for w in words)[:P["H"] * P["W"] * P["C"]]
+    return np.frombuffer(b, dtype=np.uint8).reshape(P["H"], P["W"], P["C"])
+
+
+def expected_line(b, frame):
+    """Output words of one frame as (data, keep, tlast, sm_tupsb) in the build's output framing."""
+    ws = output_words(b.model(frame), P)
+    n, olw = len(ws), P["out_line_words"]
+    out = []
+    for i, (w, k) in enumerate(ws):
+        last = i == n - 1
+        if P["out_line"]:
+            eol = int(last or i % olw == olw - 1)
+            out.append((w, k, eol, int(i == 0) | (eol << 1)))
+        else:
+            out.append((w, k, int(last), 0))
+    return out
+
+
+def got_frames(f):
+    """Output frames with the sideband: split at sof (line framing) or at tlast (frame framing)."""
+    if P["out_line"]:
+        frames, lead = f.out_frames_sof()
+        assert not lead, f"{len(lead)} output words before the first sof"
+        return frames
+    frames, cur = [], []
+    sbs = f.sm_sb if f.sideband else [0] * len(f.sm_words)
+    for wd, sb in zip(f.sm_words, sbs):
+        cur.append((*wd, sb))
+        if wd[2]:
+            frames.append(cur)
+            cur = []
+    return frames
+
+
+async def wait_line_frames(b, n, timeout_cycles=400000):
+    for _ in range(timeout_cycles // 16):
+        fr = got_frames(b.fsic)
+        if len(fr) > n or (len(fr) == n and len(fr[-1]) == P["words_out"]):
+            return
+        await ClockCycles(b.dut.axis_clk, 16)
+    raise TimeoutError(f"only {len(got_frames(b.fsic))} of {n} output frames; {b.fsic.state()}; "
+                       f"ERR {await b.fsic.soc_read(R.ERR):#x}")
+
+
+def all_lines():
+    lw = P["in_line_words"]
+    return [list(range(i, min(i + lw, P["words_in"]))) for i in range(0, P["words_in"], lw)]
+
+
+@cocotb.test()
+async def test_line_framing(dut):
+    """FSIC's line convention (tlast at the end of every line, tkeep = tstrb = 0000, ss_tupsb = {eol, sof}): output
+    frames bit-exact, no error, OUT_MODE.IN_LINES / OUT_LINES and ID_LINES as built, IN_CRC / OUT_CRC = zlib.crc32.
+    With the output in line framing: sm_tlast at every line's end, sm_tupsb sof on each frame's first word only and
+    eol = sm_tlast; in frame framing sm_tupsb = 0."""
+    b = Bench(dut, seed=21, fpga_bp=0.2)
+    await b.start(auto_restart=True)
+    f = b.fsic
+    dut.ss_tstrb.value = 0
+    mode = await f.soc_read(R.OUT_MODE)
+    assert (mode >> R.OUT_MODE_IN_LINES_LSB) & 1 == P["in_line"]
+    assert (mode >> R.OUT_MODE_OUT_LINES_LSB) & 1 == P["out_line"]
+    assert await f.soc_read(R.ID_LINES) == P["in_line_words"] | (P["out_line_words"] << 16)
+    frames = [b.rand_frame() for _ in range(3)]
+    for i, fr in enumerate(frames):
+        if P["in_line"]:
+            f.send_lines(pack_input(fr), P["in_line_words"], tkeep0=(i != 1))   # frame 1: the valid-byte tkeep
+        else:                      # a frame-framing build (with the sideband ports): one tlast per frame
+            f.send_frame(pack_input(fr))
+    await wait_line_frames(b, 3)
+    got = got_frames(f)
+    assert len(got) == 3
+    for g, fr in zip(got, frames):
+        assert g == expected_line(b, fr)
+    assert await f.soc_read(R.ERR) == 0
+    assert await f.soc_read(R.FRAMES_IN) == 3 and await f.soc_read(R.FRAMES_DONE) == 3
+    assert await f.soc_read(R.IN_CRC) == crc(words_of(frames[-1]))
+    assert await f.soc_read(R.OUT_CRC) == crc(w for w, _, _, _ in got[-1])
+    assert f.ss_stall_max == 0
+
+
+@cocotb.test()
+async def test_line_errors(dut):
+    """Broken line-framed frames, each followed by an exact frame: a missing line (ERR.LINE_MISS; the broken frame
+    is zero-padded to its length), an extra line (ERR.LINE_EXTRA; the extra words dropped, the frame itself exact),
+    a sof inside a line (ERR.SOF_MID, with ERR.SHORT for the cut line's early tlast; padded), a frame without sof
+    (LINE_EXTRA: dropped up to the next sof). The next frame is always exact and raises no error; IN_CRC is the
+    last exact frame's."""
+    b = Bench(dut, seed=23)
+    await b.start(auto_restart=True)
+    f = b.fsic
+    lines = all_lines()
+    nl = len(lines)
+    n_out = 0
+
+    async def check(sent_lines, fr, err_exp, out_words=None):
+        """send a broken frame (sent_lines of fr's words), then an exact frame; check ERR and both outputs"""
+        nonlocal n_out
+        good = b.rand_frame()
+        f.send_lines(pack_input(fr), P["in_line_words"], lines=sent_lines)
+        f.send_lines(pack_input(good), P["in_line_words"])
+        exp = []
+        if out_words is not None:
+            exp.append(expected_line(b, frame_of_words(out_words)))
+        exp.append(expected_line(b, good))
+        await wait_line_frames(b, n_out + len(exp))
+        await ClockCycles(dut.axis_clk, 20)
+        got = got_frames(f)
+        assert got[n_out:] == exp, f"{err_exp:#x}: output frames differ"
+        n_out = len(got)
+        err = await f.soc_read(R.ERR)
+        assert err == err_exp, f"ERR={err:#x}, expected {err_exp:#x}"
+        await f.soc_write(R.ERR, err)
+        assert await f.soc_read(R.IN_CRC) == crc(words_of(good))
+
+    # a missing line (line 1 of the frame)
+    fr = b.rand_frame()
+    sent = [ln for k, ln in enumerate(lines) if k != 1]
+    w = words_of(fr)
+    await check(sent, fr, R.ERR_LINE_MISS_MASK, [w[i] for ln in sent for i in ln])
+    # an extra line after the last one (random words, no sof)
+    fr = b.rand_frame()
+    extra = list(range(P["words_in"], P["words_in"] + P["in_line_words"]))
+    await check(lines + [extra], fr, R.ERR_LINE_EXTRA_MASK, words_of(fr))
+    # a sof inside a line: the frame cut after the first words of its last line
+    fr = b.rand_frame()
+    cut = max(1, len(lines[-1]) // 2)
+    if len(lines[-1]) > 1:
+        sent = lines[:-1] + [lines[-1][:cut]]
+        exp_err = R.ERR_SOF_MID_MASK | R.ERR_SHORT_MASK
+    else:   # one-word last line: cut the line before
+        sent = lines[:-2] + [lines[-2][:max(1, len(lines[-2]) // 2)]]
+        exp_err = R.ERR_SOF_MID_MASK | R.ERR_SHORT_MASK
+    w = words_of(fr)
+    await check(sent, fr, exp_err, [w[i] for ln in sent for i in ln])
+    # a whole frame without sof: dropped up to the next sof
+    fr = b.rand_frame()
+    f.send_lines(pack_input(fr), P["in_line_words"], sof=False)
+    await check(lines[:0], fr, R.ERR_LINE_EXTRA_MASK, None)
+    assert await f.soc_read(R.FRAMES_IN) == n_out
+    assert nl >= 2

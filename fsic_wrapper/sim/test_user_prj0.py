@@ -66,7 +66,9 @@ class Env:
         # created only once the clock runs: with Verilator, cocotbext-axi's setimmediatevalue() before the
         # first clock edge made later writes of the reset inputs get lost.
         dut, seed = self.dut, self.seed
-        self.ip = HlsIpModel(dut.u_ip, dut.axis_clk, P, self._call_model, latency=self.latency,
+        # two-clock builds (ip_clock = user_clock2): the IP and its input rule run on user_clock2
+        ip_clk = dut.user_clock2 if P.get("two_clock") else dut.axis_clk
+        self.ip = HlsIpModel(dut.u_ip, ip_clk, P, self._call_model, latency=self.latency,
                              in_stall_prob=self.ip_stall, out_gap_prob=self.ip_gap, seed=seed + 200)
         self.src = AxiStreamSource(AxiStreamBus.from_prefix(dut, "ss"), dut.axis_clk, dut.axis_rst_n,
                                    reset_active_level=False)
@@ -82,9 +84,9 @@ class Env:
         self.sm_rule = StreamRuleChecker(dut.axis_clk, "sm", dut.sm_tvalid, dut.sm_tready,
                                          [dut.sm_tdata, dut.sm_tlast, dut.sm_tkeep, dut.sm_tstrb], dut.axis_rst_n)
         ipi = P["hls_in_port"]
-        self.ipin_rule = StreamRuleChecker(dut.axis_clk, "ip_in", getattr(dut.u_ip, f"{ipi}_TVALID"),
-                                           getattr(dut.u_ip, f"{ipi}_TREADY"),
-                                           [getattr(dut.u_ip, f"{ipi}_TDATA")], dut.axis_rst_n)
+        self.ipin_rule = StreamRuleChecker(ip_clk, "ip_in", getattr(dut.u_ip, f"{ipi}_TVALID"),
+                                           getattr(dut.u_ip, f"{ipi}_TREADY"), [getattr(dut.u_ip, f"{ipi}_TDATA")],
+                                           dut.u_ip.ap_rst_n if P.get("two_clock") else dut.axis_rst_n)
         cocotb.start_soon(self._sm_capture())
 
     def _call_model(self, frame):

@@ -91,7 +91,7 @@ def _field(R, value: int, reg: str, field: str) -> int:
 
 IDENTITY_KEYS = ("magic", "version", "H", "W", "C", "classes", "weight_bits", "act_bits", "logit_bits", "class_bits",
                  "model_hash", "words_in", "words_out", "in_tdata_width", "out_tdata_width", "argmax",
-                 "fields_per_word", "field_bits")
+                 "fields_per_word", "field_bits", "in_line", "out_line")
 
 
 BACKENDS = {"pynq": PynqBackend, "sim": SimBackend}
@@ -165,6 +165,9 @@ class UnetFsic:
             "in_tdata_width": f(hls, "ID_HLS", "IN_TDATA_W"), "out_tdata_width": f(hls, "ID_HLS", "OUT_TDATA_W"),
             "argmax": f(om, "OUT_MODE", "ARGMAX"), "fields_per_word": f(om, "OUT_MODE", "FIELDS_PER_WORD"),
             "field_bits": f(om, "OUT_MODE", "FIELD_BITS"),
+            # build options in OUT_MODE (absent from register maps before them)
+            **({"in_line": f(om, "OUT_MODE", "IN_LINES"), "out_line": f(om, "OUT_MODE", "OUT_LINES")}
+               if hasattr(R, "OUT_MODE_IN_LINES_MASK") else {}),
         }
 
     def counters(self) -> dict:
@@ -175,7 +178,8 @@ class UnetFsic:
     def error_flags(self) -> tuple[int, list[str]]:
         R = self.R
         v = self._rd(R.ERR)
-        return v, [n for n in ("SHORT", "LONG", "KEEP", "OVERFLOW", "DROP") if v & getattr(R, f"ERR_{n}_MASK", 0)]
+        names = ("SHORT", "LONG", "KEEP", "OVERFLOW", "DROP", "LINE_MISS", "LINE_EXTRA", "SOF_MID")
+        return v, [n for n in names if v & getattr(R, f"ERR_{n}_MASK", 0)]
 
     def clear_errors(self):
         R = self.R

@@ -22,6 +22,15 @@ class PynqBackend:
         except Exception as e:  # ImportError, or pynq failing off-board
             raise NoHardwareError(f"pynq backend: cannot import pynq ({e}); not on a PYNQ board?") from e
         self.pynq = pynq
+        import json
+
+        from ..build import BuildDir
+
+        try:
+            b = json.loads(BuildDir(Path(build_dir)).build_json.read_text())
+        except (OSError, ValueError):
+            b = {}
+        self.line_framing = bool(b.get("in_line") or b.get("out_line"))
         bit = Path(bitfile) if bitfile else next(iter(sorted(Path(build_dir).rglob("*.bit"))), None)
         if bit is None or not bit.exists():
             raise NoHardwareError(f"pynq backend: no bitstream (.bit) under {build_dir} and no bitfile= given")
@@ -42,6 +51,10 @@ class PynqBackend:
         self.mmio.write(off, int(v) & 0xFFFFFFFF)
 
     def transfer(self, data: bytes, out_len: int, timeout: float) -> bytes:
+        if self.line_framing:
+            raise NoHardwareError("pynq backend: this build uses FSIC's line framing (fsic.in_framing / out_framing "
+                                  "= line: tlast per line and the ss_tupsb sof sideband), which a plain AXI DMA "
+                                  "cannot send; use FSIC's own stream path or a frame-framing build")
         alloc = self.pynq.allocate
         ibuf = alloc(shape=(len(data),), dtype=np.uint8)
         obuf = alloc(shape=(out_len,), dtype=np.uint8)

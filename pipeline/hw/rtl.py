@@ -27,7 +27,13 @@ optional:
     class_bits (5), logit_bits (8), axil_wready_lag (0);
     in_buf_words (words_in: one whole frame; at least that): depth of the input frame buffer (block RAM);
     in_stall_limit (4096): reset value of the STALL_LIMIT register (input stall watchdog, cycles, 0 = off);
-    high_pri_req (False): High_pri_req requests FSIC's upstream priority for each output frame (never an interrupt).
+    high_pri_req (False): High_pri_req requests FSIC's upstream priority for each output frame (never an interrupt);
+    in_framing ('frame'), out_framing ('frame'): 'frame' = tlast on a frame's last word; 'line' = FSIC's convention,
+        tlast at the end of every line (in_line_words / out_line_words words: ceil(one image row / words)) and the
+        sideband ss_tupsb / sm_tupsb = {eol, sof} (fsic_wrapper/README.md "Framing").
+    ip_clock ('axis_clk'): the IP's clock -- 'axis_clk' (one clock) or 'user_clock2' (the IP on user_clock2 /
+        uck2_rst_n behind uf_ip_cdc: async FIFOs on both streams, synchronised start/done/idle/resets; README "Two
+        clocks"); cdc_fifo_aw (3): those FIFOs hold 2**cdc_fifo_aw words.
 """
 from __future__ import annotations
 
@@ -40,6 +46,8 @@ from . import regmap
 
 RTL_DIR = REPO / "fsic_wrapper" / "rtl"
 HELPERS_F = RTL_DIR / "wrapper.f"   # the helper RTL copied into each build, in compile order
+CDC_F = RTL_DIR / "cdc.f"           # added for ip_clock = user_clock2 (the two-clock wrapper)
+IP_CLOCKS = ("axis_clk", "user_clock2")
 
 
 def helper_files(flist: Path | str = HELPERS_F) -> list[Path]:
@@ -62,7 +70,9 @@ def helper_files(flist: Path | str = HELPERS_F) -> list[Path]:
 DEFAULTS = dict(H=64, W=64, C=3, classes=21, output_mode="argmax", weight_bits=5, act_bits=8, model_hash=0,
                 hls_top_name="myproject", hls_in_port="input_1", hls_out_port="layer_out",
                 in_elem_bits=8, in_shift=0, out_shift=0, class_bits=5, logit_bits=8, axil_wready_lag=0,
-                in_buf_words=None, in_stall_limit=4096, high_pri_req=False)
+                in_buf_words=None, in_stall_limit=4096, high_pri_req=False, in_framing="frame", out_framing="frame",
+                ip_clock="axis_clk", cdc_fifo_aw=3)
+FRAMINGS = ("frame", "line")
 
 
 def _round8(n: int) -> int:
@@ -124,6 +134,24 @@ def resolve_params(params: dict | None = None) -> dict:
     if not isinstance(hp, (bool, int)) or int(hp) not in (0, 1):
         raise ValueError(f"high_pri_req must be true or false, not {hp!r}")
     p["high_pri_req"] = int(hp)
+    for k in ("in_framing", "out_framing"):
+        v = str(p[k]).lower()
+        if v not in FRAMINGS:
+            raise ValueError(f"{k} must be one of {', '.join(FRAMINGS)}, not {p[k]!r}")
+        p[k] = v
+    p["in_line"], p["out_line"] = int(p["in_framing"] == "line"), int(p["out_framing"] == "line")
+    # the IP clock: axis_clk (one clock, no crossing) or user_clock2 (uf_ip_cdc: async FIFOs + synchronisers)
+    if p["ip_clock"] not in IP_CLOCKS:
+        raise ValueError(f"ip_clock must be one of {', '.join(IP_CLOCKS)}, not {p['ip_clock']!r}")
+    p["cdc_fifo_aw"] = int(p["cdc_fifo_aw"])
+    if not 2 <= p["cdc_fifo_aw"] <= 12:
+        raise ValueError(f"cdc_fifo_aw={p['cdc_fifo_aw']} must be 2..12 (FIFO depth 4..4096)")
+    p["two_clock"] = int(p["ip_clock"] == "user_clock2")
+    # line framing: a line is one image row of the frame's word stream, rounded up to whole words
+    p["in_line_words"] = (p["W"] * p["C"] + 3) // 4
+    p["in_lines"] = -(-p["words_in"] // p["in_line_words"])
+    p["out_line_words"] = -(-p["W"] * n_out // p["fields_per_word"])
+    p["out_lines"] = -(-p["words_out"] // p["out_line_words"])
     last_f = p["out_fields"] - p["fields_per_word"] * (p["words_out"] - 1)
     p["last_out_fields"] = last_f
     p["last_out_bytes"] = (last_f * fw + 7) // 8
@@ -142,6 +170,8 @@ USER_PRJ0_TEMPLATE = """\
 //   output {hls_out_port}_TDATA[{out_tdata_width_m1}:0]
 //   stream words per frame: {words_in} in, {words_out} out; input buffer {in_buf_words} words
 //   High_pri_req: {hp_text}
+//   framing: input {in_framing}, output {out_framing} (line: {in_line_words} / {out_line_words} words per line)
+//   IP clock: {ip_clock} (user_clock2: the IP behind uf_ip_cdc, async FIFOs of 2**{cdc_fifo_aw} words)
 // Port list exactly as FSIC's USER_PRJ0 (no B channel / RRESP on the AXI-Lite slave).
 module USER_PRJ0 #(
     parameter pUSER_PROJECT_SIDEBAND_WIDTH = 5,
@@ -198,8 +228,8 @@ module USER_PRJ0 #(
                    pADDR_WIDTH, pDATA_WIDTH);
             $finish;
         end
-        if (pUSER_PROJECT_SIDEBAND_WIDTH < 1) begin
-            $error("Error: USER_PRJ0 needs pUSER_PROJECT_SIDEBAND_WIDTH >= 1 (instance %m)");
+        if (pUSER_PROJECT_SIDEBAND_WIDTH < 2) begin
+            $error("Error: USER_PRJ0 needs pUSER_PROJECT_SIDEBAND_WIDTH >= 2 ({{eol, sof}}; instance %m)");
             $finish;
         end
     end
@@ -207,6 +237,17 @@ module USER_PRJ0 #(
     // FSIC clocks axi_clk and axis_clk from the same Caravel core clock: the wrapper runs on axis_clk.
     wire clk   = axis_clk;
     wire rst_n = axi_reset_n & axis_rst_n;
+
+    // FSIC sideband {{eol, sof}} = ss_tupsb[1:0] / sm_tupsb[1:0] (line framing; without
+    // USER_PROJECT_SIDEBAND_SUPPORT there is none: input lines are counted, no sof)
+    wire [1:0]  ss_sb, sm_sb;
+`ifdef USER_PROJECT_SIDEBAND_SUPPORT
+    localparam SB = 1;
+    assign ss_sb = ss_tupsb[1:0];
+`else
+    localparam SB = 0;
+    assign ss_sb = 2'b00;
+`endif
 
     wire        ip_rst_n, ip_ap_start, ip_ap_done, ip_ap_idle, ip_ap_ready;
     wire [{in_tdata_width_m1}:0] ip_in_tdata;
@@ -221,16 +262,19 @@ module USER_PRJ0 #(
         .HLS_IN_TDATA_W({in_tdata_width}), .IN_ELEM_BITS({in_elem_bits}), .IN_SHIFT({in_shift}),
         .HLS_OUT_TDATA_W({out_tdata_width}), .OUT_ELEM_BITS({out_elem_bits}), .OUT_SHIFT({out_shift}),
         .WREADY_LAG({axil_wready_lag}), .IN_BUF_WORDS({in_buf_words}), .STALL_LIMIT({in_stall_limit}),
-        .HIGH_PRI({high_pri_req})
+        .HIGH_PRI({high_pri_req}), .IN_LINE({in_line}), .IN_SOF(SB), .OUT_LINE({out_line})
     ) u_core (
         .clk(clk), .rst_n(rst_n),
         .awvalid(awvalid), .awaddr(awaddr), .awready(awready),
         .wvalid(wvalid), .wdata(wdata), .wstrb(wstrb), .wready(wready),
         .arvalid(arvalid), .araddr(araddr), .arready(arready),
         .rvalid(rvalid), .rdata(rdata), .rready(rready),
-        .ss_tdata(ss_tdata), .ss_tkeep(ss_tkeep), .ss_tlast(ss_tlast), .ss_tvalid(ss_tvalid), .ss_tready(ss_tready),
-        .sm_tdata(sm_tdata), .sm_tkeep(sm_tkeep), .sm_tlast(sm_tlast), .sm_tvalid(sm_tvalid), .sm_tready(sm_tready),
+        .ss_tdata(ss_tdata), .ss_tkeep(ss_tkeep), .ss_tlast(ss_tlast), .ss_tvalid(ss_tvalid), .ss_sb(ss_sb),
+        .ss_tready(ss_tready),
+        .sm_tdata(sm_tdata), .sm_tkeep(sm_tkeep), .sm_tlast(sm_tlast), .sm_tvalid(sm_tvalid), .sm_sb(sm_sb),
+        .sm_tready(sm_tready),
         .irq_low(low__pri_irq), .irq_high(High_pri_req), .la_data(la_data_o),
+        .ip_link_rst(ip_link_rst),
         .ip_rst_n(ip_rst_n), .ip_ap_start(ip_ap_start), .ip_ap_done(ip_ap_done), .ip_ap_idle(ip_ap_idle),
         .ip_ap_ready(ip_ap_ready),
         .ip_in_tdata(ip_in_tdata), .ip_in_tvalid(ip_in_tvalid), .ip_in_tready(ip_in_tready),
@@ -239,27 +283,36 @@ module USER_PRJ0 #(
     assign sm_tstrb = sm_tkeep;
     assign sm_tid   = 3'b000;   // FSIC's switch tags project traffic itself
 `ifdef USER_PROJECT_SIDEBAND_SUPPORT
-    assign sm_tupsb = {{pUSER_PROJECT_SIDEBAND_WIDTH{{1'b0}}}};
-    wire _unused_sideband_ok = &{{1'b0, ss_tupsb, 1'b0}};
+    generate
+        if (pUSER_PROJECT_SIDEBAND_WIDTH > 2) begin : g_sb
+            assign sm_tupsb = {{{{(pUSER_PROJECT_SIDEBAND_WIDTH-2){{1'b0}}}}, sm_sb}};
+            wire _unused_sideband_ok = &{{1'b0, ss_tupsb[pUSER_PROJECT_SIDEBAND_WIDTH-1:2], 1'b0}};
+        end else begin : g_sb2
+            assign sm_tupsb = sm_sb;
+        end
+    endgenerate
+`else
+    wire _unused_sideband_ok = &{{1'b0, sm_sb, 1'b0}};
 `endif
     // not used: ss_tuser is always 00 in FSIC, input validity comes from ss_tkeep, one clock (axis_clk)
-    wire _unused_ok = &{{1'b0, ss_tuser, ss_tstrb, axi_clk, user_clock2, uck2_rst_n, 1'b0}};
+    wire _unused_ok = &{{1'b0, ss_tuser, ss_tstrb, axi_clk, {unused_clk}1'b0}};
 
+{cdc_block}
     // hls4ml io_stream top (Vivado/Vitis HLS): ap_ctrl_hs block protocol, axis data ports without side
     // channels, active-low ap_rst_n (HLS forces active-low reset when AXI4 interfaces are present).
     {hls_top_name} u_ip (
-        .ap_clk(clk),
-        .ap_rst_n(ip_rst_n),
-        .ap_start(ip_ap_start),
-        .ap_done(ip_ap_done),
-        .ap_idle(ip_ap_idle),
-        .ap_ready(ip_ap_ready),
-        .{hls_in_port}_TDATA(ip_in_tdata),
-        .{hls_in_port}_TVALID(ip_in_tvalid),
-        .{hls_in_port}_TREADY(ip_in_tready),
-        .{hls_out_port}_TDATA(ip_out_tdata),
-        .{hls_out_port}_TVALID(ip_out_tvalid),
-        .{hls_out_port}_TREADY(ip_out_tready)
+        .ap_clk({ip_clk}),
+        .ap_rst_n({ipn}rst_n),
+        .ap_start({ipn}ap_start),
+        .ap_done({ipn}ap_done),
+        .ap_idle({ipn}ap_idle),
+        .ap_ready({ipn}ap_ready),
+        .{hls_in_port}_TDATA({ipn}in_tdata),
+        .{hls_in_port}_TVALID({ipn}in_tvalid),
+        .{hls_in_port}_TREADY({ipn}in_tready),
+        .{hls_out_port}_TDATA({ipn}out_tdata),
+        .{hls_out_port}_TVALID({ipn}out_tvalid),
+        .{hls_out_port}_TREADY({ipn}out_tready)
     );
 endmodule
 
@@ -305,11 +358,45 @@ endmodule
 """
 
 
+CDC_BLOCK_ONE = """\
+    wire ip_link_rst = 1'b0;   // one clock (ip_clock = axis_clk): no crossing
+
+"""
+
+# ip_clock = user_clock2: the IP runs on user_clock2 / uck2_rst_n behind uf_ip_cdc (fsic_wrapper/README.md
+# "Two clocks"); ip2_* are the IP-domain signals
+CDC_BLOCK_TWO = """\
+    // ---- the IP on its own clock (ip_clock = user_clock2): async FIFOs + synchronisers (uf_ip_cdc)
+    wire        ip_link_rst;
+    wire        ip2_rst_n, ip2_ap_start, ip2_ap_done, ip2_ap_idle, ip2_ap_ready;
+    wire [{in_tdata_width_m1}:0] ip2_in_tdata;
+    wire        ip2_in_tvalid, ip2_in_tready;
+    wire [{out_tdata_width_m1}:0] ip2_out_tdata;
+    wire        ip2_out_tvalid, ip2_out_tready;
+
+    uf_ip_cdc #(.IW({in_tdata_width}), .OW({out_tdata_width}), .FIFO_AW({cdc_fifo_aw})) u_cdc (
+        .a_clk(clk), .a_ip_rst_n(ip_rst_n), .a_link_rst(ip_link_rst),
+        .a_ap_start(ip_ap_start), .a_ap_ready(ip_ap_ready), .a_ap_done(ip_ap_done), .a_ap_idle(ip_ap_idle),
+        .a_in_tdata(ip_in_tdata), .a_in_tvalid(ip_in_tvalid), .a_in_tready(ip_in_tready),
+        .a_out_tdata(ip_out_tdata), .a_out_tvalid(ip_out_tvalid), .a_out_tready(ip_out_tready),
+        .b_clk(user_clock2), .b_rst_n(uck2_rst_n), .b_ip_rst_n(ip2_rst_n),
+        .b_ap_start(ip2_ap_start), .b_ap_ready(ip2_ap_ready), .b_ap_done(ip2_ap_done), .b_ap_idle(ip2_ap_idle),
+        .b_in_tdata(ip2_in_tdata), .b_in_tvalid(ip2_in_tvalid), .b_in_tready(ip2_in_tready),
+        .b_out_tdata(ip2_out_tdata), .b_out_tvalid(ip2_out_tvalid), .b_out_tready(ip2_out_tready));
+
+"""
+
+
 def _fmt(template: str, p: dict) -> str:
     hp_text = ("upstream priority request per output frame (never an interrupt)" if p["high_pri_req"]
                else "constant 0 (never an interrupt)")
-    return template.format(in_tdata_width_m1=p["in_tdata_width"] - 1, out_tdata_width_m1=p["out_tdata_width"] - 1,
-                           hp_text=hp_text, **p)
+    kw = dict(in_tdata_width_m1=p["in_tdata_width"] - 1, out_tdata_width_m1=p["out_tdata_width"] - 1,
+              hp_text=hp_text, **p)
+    two = bool(p.get("two_clock"))
+    kw.update(cdc_block=(CDC_BLOCK_TWO if two else CDC_BLOCK_ONE).format(**kw),
+              unused_clk="" if two else "user_clock2, uck2_rst_n, ",
+              ip_clk="user_clock2" if two else "clk", ipn="ip2_" if two else "ip_")
+    return template.format(**kw)
 
 
 def render_user_prj0(params: dict) -> str:
@@ -336,6 +423,11 @@ def render_build_header(p: dict) -> str:
              f"#define UNET_FSIC_BUILD_WORDS_OUT {p['words_out']}u",
              f"#define UNET_FSIC_BUILD_FIELDS_PER_WORD {p['fields_per_word']}u",
              f"#define UNET_FSIC_BUILD_FIELD_BITS {p['field_bits']}u",
+             f"#define UNET_FSIC_BUILD_HIGH_PRI {p['high_pri_req']}u",
+             f"#define UNET_FSIC_BUILD_IN_LINES {p['in_line']}u",
+             f"#define UNET_FSIC_BUILD_OUT_LINES {p['out_line']}u",
+             f"#define UNET_FSIC_BUILD_IN_LINE_WORDS {p['in_line_words']}u",
+             f"#define UNET_FSIC_BUILD_OUT_LINE_WORDS {p['out_line_words']}u",
              "#endif /* UNET_FSIC_BUILD_H */"]
     return "\n".join(lines) + "\n"
 
@@ -354,7 +446,7 @@ def write_wrapper(build_dir: Path | str, params: dict) -> list[Path]:
         path.write_text(text)
         written.append(path)
 
-    helpers = helper_files()
+    helpers = helper_files() + (helper_files(CDC_F) if p["two_clock"] else [])
     for src in helpers:
         if src.name == regmap.REGS_V.name:   # the register file with this map's localparams spliced in
             put(rtl / src.name, regmap.splice_verilog(rm, src.read_text()))

@@ -105,7 +105,7 @@ def output_to(path: Path | None):
 
 
 def build(sim: str, sources, build_dir: Path, toplevel: str = "USER_PRJ0", includes=(), parameters=None,
-          always: bool = True, log: Path | None = None):
+          always: bool = True, log: Path | None = None, defines=None):
     """Compile ``sources`` for ``sim``; returns the runner (for :func:`test`). :class:`SimulationError` (phase
     ``build``) when the simulator's compiler fails."""
     require_simulator(sim)
@@ -115,6 +115,7 @@ def build(sim: str, sources, build_dir: Path, toplevel: str = "USER_PRJ0", inclu
         with output_to(log):
             runner.build(verilog_sources=[Path(s) for s in sources], includes=[Path(i) for i in includes],
                          hdl_toplevel=toplevel, build_dir=Path(build_dir), parameters=parameters or {},
+                         defines=dict(defines or {}),
                          build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [], always=always)
     except SystemExit as e:  # the runner exits when a compile step fails ("Process 'make' terminated ...")
         raise SimulationError(sim, "build", str(e), log) from None
@@ -150,27 +151,35 @@ def test(runner, test_module: str, testcases, build_dir: Path, test_dir: Path, e
 
 
 def run(sim: str, sources, test_module: str, testcases, work: Path, env: dict | None = None, toplevel="USER_PRJ0",
-        includes=(), parameters=None, always: bool = True, pythonpath=(), log: Path | None = None) -> tuple[int, int]:
-    """Build + test in ``work/sim_<sim>``; returns (total, failed)."""
+        includes=(), parameters=None, always: bool = True, pythonpath=(), log: Path | None = None,
+        defines=None) -> tuple[int, int]:
+    """Build + test in ``work/sim_<sim>``; returns (total, failed). ``defines``: Verilog macros (e.g.
+    ``{"USER_PROJECT_SIDEBAND_SUPPORT": 1}`` for FSIC's ss_tupsb / sm_tupsb ports)."""
     bdir = Path(work) / f"sim_{sim}"
-    runner = build(sim, sources, bdir, toplevel, includes, parameters, always, log)
+    runner = build(sim, sources, bdir, toplevel, includes, parameters, always, log, defines)
     return test(runner, test_module, testcases, bdir, work, env, toplevel, parameters, pythonpath, log)
 
 
 def run_fsic(sim: str, fsic: Path, test_module: str, testcases, work: Path, env: dict | None = None,
-             always: bool = True, pythonpath=(), log: Path | None = None) -> tuple[int, int]:
+             always: bool = True, pythonpath=(), log: Path | None = None, defines=None) -> tuple[int, int]:
     """A cocotb test module against a build's generated wrapper (``<build>/fsic``: its ``filelist_sim.f``, the IP
     shell included); ``UF_BUILD_JSON`` is set for the bench."""
     fsic = Path(fsic).resolve()
     env = {"UF_BUILD_JSON": str(fsic / "python" / "unet_fsic_build.json"), **(env or {})}
     return run(sim, filelist_sources(fsic / "filelist_sim.f"), test_module, testcases, Path(work).resolve(), env,
-               always=always, pythonpath=pythonpath, log=log)
+               always=always, pythonpath=pythonpath, log=log, defines=defines)
 
 
 def _serve(args: dict) -> int:
-    """The host driver's sim backend child: the build's wrapper + the ``uf_sim_server`` bench (one device)."""
-    total, failed = run_fsic(args["sim"], Path(args["fsic"]), "uf_sim_server", ["serve"], Path(args["work"]),
-                             env=args.get("env"), always=False, pythonpath=args.get("pythonpath", ()))
+    """The host driver's sim backend child: the build's wrapper + the ``uf_sim_server`` bench (one device). A build
+    in line framing is simulated with FSIC's sideband ports (USER_PROJECT_SIDEBAND_SUPPORT), as FSIC's line
+    convention needs."""
+    fsic = Path(args["fsic"])
+    build = json.loads((fsic / "python" / "unet_fsic_build.json").read_text())
+    defines = {"USER_PROJECT_SIDEBAND_SUPPORT": 1} if build.get("in_line") or build.get("out_line") else None
+    total, failed = run_fsic(args["sim"], fsic, "uf_sim_server", ["serve"], Path(args["work"]),
+                             env=args.get("env"), always=False, pythonpath=args.get("pythonpath", ()),
+                             defines=defines)
     return 0 if total == 1 and failed == 0 else 1
 
 

@@ -20,8 +20,19 @@ FSIC_RESERVED = {"LUT": 14200, "FF": 14800, "BRAM36": 6.5, "DSP": 0}
 # output head: yosys 0.23 synth_xilinx -flatten with the hls4ml IP as a black box, default 64x64 build
 # (bench/bench_wrapper_synth.py; BENCHMARKS.md "FSIC wrapper"; tests/test_budget.py re-synthesizes the wrapper and
 # checks these numbers). USER_PRJ0 = wrapper + IP, so the IP's share is the budget minus this.
-FSIC_WRAPPER = {"argmax": {"LUT": 1575, "FF": 709, "BRAM36": 3, "DSP": 0},
-                "logits": {"LUT": 2880, "FF": 1043, "BRAM36": 3, "DSP": 0}}
+FSIC_WRAPPER = {"argmax": {"LUT": 1618, "FF": 709, "BRAM36": 3, "DSP": 0},
+                "logits": {"LUT": 2659, "FF": 1043, "BRAM36": 3, "DSP": 0}}
+# The two-clock wrapper (target.ip_clock: user_clock2; + uf_ip_cdc: two async FIFOs of 8 words in LUT RAM,
+# synchronisers), same synthesis (bench/bench_wrapper_synth.py --ip-clock user_clock2); LUT includes the LUT RAM
+# (4 LUTs per RAM32M).  tests/test_two_clock.py re-synthesizes and checks these numbers.
+FSIC_WRAPPER_USER_CLOCK2 = {"argmax": {"LUT": 1631, "FF": 796, "BRAM36": 3, "DSP": 0},
+                            "logits": {"LUT": 3022, "FF": 1130, "BRAM36": 3, "DSP": 0}}
+
+
+def wrapper_share(config) -> dict:
+    """Our wrapper's LUT/FF/BRAM36/DSP for the build's output head and IP clock (target.ip_clock)."""
+    two = config["target"].get("ip_clock") == "user_clock2"
+    return dict((FSIC_WRAPPER_USER_CLOCK2 if two else FSIC_WRAPPER)[config["hls"]["output_head"]])
 
 
 def budget(config) -> dict:
@@ -32,14 +43,15 @@ def budget(config) -> dict:
     t = config["target"]
     cap = part_capacity(config["hls"]["part"])
     share = {k: cap[k] * t["max_utilization"] - t["reserved"][k] for k in RESOURCES}
-    wrapper = FSIC_WRAPPER[config["hls"]["output_head"]]
+    wrapper = wrapper_share(config)
     return {"part": config["hls"]["part"], "capacity": cap, "max_utilization": t["max_utilization"],
             "reserved": dict(t["reserved"]), "user_prj0": {k: round(v, 1) for k, v in share.items()},
             "wrapper": dict(wrapper), "available": {k: round(share[k] - wrapper[k], 1) for k in RESOURCES},
             "source": ("capacity x max_utilization - reserved (reserved = FSIC platform on the PYNQ-Z2, measured; "
                        "docs/budget.md)" if t["reserved"] == FSIC_RESERVED else
                        "capacity x max_utilization - reserved (reserved from the config)")
-            + f" - our USER_PRJ0 wrapper ({config['hls']['output_head']} head, yosys)"}
+            + f" - our USER_PRJ0 wrapper ({config['hls']['output_head']} head"
+            + (", two-clock: IP on user_clock2" if t.get("ip_clock") == "user_clock2" else "") + ", yosys)"}
 
 
 def upper_factors() -> dict:

@@ -68,6 +68,13 @@ def cycle_budget(p: dict, frames: int, latency: int) -> int:
     return int(frames) * (int(latency) + 20 * (p["words_in"] + p["H"] * p["W"] + p["words_out"])) + 20000
 
 
+def ip_clock_ps(config, bus_ps: int = 10_000) -> int:
+    """user_clock2's period in the bench (ps, even) for a two-clock build: the bench's 10 ns axis_clk scaled by
+    target.bus_clock_mhz / target.user_clock2_mhz (e.g. 5 MHz bus, 100 MHz IP: 500 ps)."""
+    t = config["target"]
+    return max(2, 2 * round(bus_ps * t["bus_clock_mhz"] / t["user_clock2_mhz"] / 2))
+
+
 def _simulators(config, simulators, tool: str) -> list[str]:
     """The open simulators to run (non-empty, known, installed) -- checked before anything is touched."""
     sims = list(config["cosim"]["simulators"] if simulators is None else simulators)
@@ -144,11 +151,16 @@ def _run_open(config, images, sims, head: str, tool: str, progress: bool) -> dic
     lib, itf = compiled_model(bd)  # loadable, before a simulator starts
     p = json.loads(bd.build_json.read_text())  # the simulated build
     budget = cycle_budget(p, n, latency)
+    if p.get("ip_clock") == "user_clock2":   # ip_latency is in user_clock2 cycles: in bus cycles when it is slower
+        budget = cycle_budget(p, n, latency * max(1, -(-ip_clock_ps(config) // 10_000)))
     work = BuildDir(bd.cosim).tempdir("run")
     try:
         np.savez(work / "frames.npz", frames=hardware_input(images))
         env = {"UF_MODEL": "uf_hls_ip:factory", "UF_HLS_LIB": lib, "UF_HLS_INTERFACE": itf, "UF_LATENCY": latency,
                "UF_FRAMES_NPZ": work / "frames.npz", "UF_CYCLE_BUDGET": budget}
+        if p.get("ip_clock") == "user_clock2":
+            # two-clock build: user_clock2 at the configured ratio to the bus clock (the bench's axis_clk is 10 ns)
+            env["UF_IP_CLK_PS"] = ip_clock_ps(config)
         res = []
         for sim in _progress(sims, progress):
             res.append(_simulate(sim, bd, env, work, n))

@@ -58,7 +58,10 @@ def wrap_params(config) -> dict:
                   in_elem_bits=itf["in_elem_bits"], in_shift=0, in_tdata_width=itf["in_tdata_width"],
                   out_tdata_width=itf["out_tdata_width"], out_elem_bits=itf["out_elem_bits"], out_shift=0)
     fs = config.get("fsic") or {}
-    params.update(high_pri_req=bool(fs.get("high_pri_req", False)), in_stall_limit=int(fs.get("in_stall_limit", 4096)))
+    params.update(high_pri_req=bool(fs.get("high_pri_req", False)), in_stall_limit=int(fs.get("in_stall_limit", 4096)),
+                  in_framing=str(fs.get("in_framing", "frame")), out_framing=str(fs.get("out_framing", "frame")))
+    # the IP clock (target.ip_clock): user_clock2 -> the two-clock wrapper (uf_ip_cdc; fsic_wrapper/README.md)
+    params["ip_clock"] = str((config.get("target") or {}).get("ip_clock", "axis_clk"))
     if head == "logits":
         params["logit_bits"] = itf["out_elem_bits"]
     else:
@@ -81,7 +84,8 @@ def write_wrap(config) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
     rel = sorted(str(Path("fsic") / f.relative_to(tmp / "fsic")) for f in files)
     return {"files": rel, "params": {k: p[k] for k in ("H", "W", "C", "classes", "output_mode", "weight_bits",
-                                                        "act_bits", "hls_top_name", "words_in", "words_out")},
+                                                        "act_bits", "hls_top_name", "words_in", "words_out",
+                                                        "ip_clock")},
             "model_hash": f"0x{p['model_hash']:08X}", "dir": str(bd.fsic)}
 
 
